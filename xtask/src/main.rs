@@ -1,0 +1,297 @@
+//! Project automation, run as `cargo xtask <task>` (the alias lives in
+//! `.cargo/config.toml`). `cargo xtask ci` is the one command CI and the
+//! README use: if it passes locally, CI passes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Task = (&'static str, fn() -> Result<(), String>, &'static str);
+
+const TASKS: &[Task] = &[
+    (
+        "ci",
+        ci,
+        "everything CI checks: fmt, clippy, tests, docs, no_std builds, fuzz build",
+    ),
+    ("fmt", fmt, "cargo fmt --check"),
+    ("clippy", clippy, "clippy on all targets, warnings denied"),
+    ("test", test, "all tests of the workspace"),
+    ("doc", doc, "rustdoc with warnings denied"),
+    (
+        "nostd",
+        nostd,
+        "build the no_std crates for bare-metal x86-64 and aarch64",
+    ),
+    (
+        "fuzz-build",
+        fuzz_build,
+        "build every fuzz target (nightly + cargo-fuzz)",
+    ),
+    (
+        "fuzz",
+        fuzz,
+        "run every fuzz target for KVM_FUZZ_SECS seconds (default 60)",
+    ),
+    ("bench", bench, "cargo bench for the workspace"),
+];
+
+/// The crates that must build without std.
+const NO_STD_CRATES: &[&str] = &["kvm-core", "kvm-elf", "kvm-core-file", "kvm-proc"];
+const NO_STD_TARGETS: &[&str] = &["x86_64-unknown-none", "aarch64-unknown-none"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(name) = args.first() else {
+        usage();
+        return ExitCode::FAILURE;
+    };
+    let Some((_, f, _)) = TASKS.iter().find(|(n, _, _)| n == name) else {
+        eprintln!("xtask: unknown task `{name}`");
+        usage();
+        return ExitCode::FAILURE;
+    };
+    let start = Instant::now();
+    match f() {
+        Ok(()) => {
+            eprintln!("xtask {name}: ok in {:.1}s", start.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "xtask {name}: FAILED after {:.1}s: {e}",
+                start.elapsed().as_secs_f64()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() {
+    eprintln!("usage: cargo xtask <task>\n\ntasks:");
+    for (n, _, help) in TASKS {
+        eprintln!("  {n:<12} {help}");
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(project_root());
+    c
+}
+
+/// Runs `cmd`, echoing it first; a non-zero exit is an error.
+fn run(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    eprintln!("$ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} exited with {status}"))
+    }
+}
+
+/// Runs one named step of a larger task, printing its time.
+fn step(name: &str, f: fn() -> Result<(), String>) -> Result<(), String> {
+    eprintln!("\n==> {name}");
+    let t = Instant::now();
+    let r = f();
+    let secs = t.elapsed().as_secs_f64();
+    match &r {
+        Ok(()) => eprintln!("<== {name}: ok ({secs:.1}s)"),
+        Err(e) => eprintln!("<== {name}: FAILED ({secs:.1}s): {e}"),
+    }
+    r
+}
+
+fn ci() -> Result<(), String> {
+    let steps: &[(&str, fn() -> Result<(), String>)] = &[
+        ("fmt", fmt),
+        ("clippy", clippy),
+        ("test", test),
+        ("doc", doc),
+        ("nostd", nostd),
+        ("fuzz-build", fuzz_build),
+    ];
+    let mut times = Vec::new();
+    for (name, f) in steps {
+        let t = Instant::now();
+        step(name, *f)?;
+        times.push((name, t.elapsed().as_secs_f64()));
+    }
+    eprintln!("\nsummary:");
+    for (n, s) in times {
+        eprintln!("  {n:<12} {s:>7.1}s");
+    }
+    Ok(())
+}
+
+fn fmt() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["fmt", "--all", "--", "--check"]);
+    run(c)?;
+    let mut c = cargo();
+    c.args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]);
+    run(c)
+}
+
+fn clippy() -> Result<(), String> {
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(c)?;
+    // The no-default-features configurations compile different code.
+    for krate in NO_STD_CRATES {
+        let mut c = cargo();
+        c.args([
+            "clippy",
+            "-p",
+            krate,
+            "--no-default-features",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        run(c)?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--all-features"]);
+    run(c)?;
+    for krate in NO_STD_CRATES {
+        let mut c = cargo();
+        c.args(["test", "-p", krate, "--no-default-features", "--lib"]);
+        run(c)?;
+    }
+    Ok(())
+}
+
+fn doc() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run(c)
+}
+
+/// Makes sure `target` is installed; a missing target is an error, never a skip.
+fn ensure_target(target: &str) -> Result<(), String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to install {target}: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        return Ok(());
+    }
+    let mut c = Command::new("rustup");
+    c.args(["target", "add", target]);
+    run(c)
+}
+
+fn nostd() -> Result<(), String> {
+    for target in NO_STD_TARGETS {
+        ensure_target(target)?;
+        for krate in NO_STD_CRATES {
+            let mut c = cargo();
+            c.args([
+                "build",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--target",
+                target,
+            ]);
+            run(c)?;
+            if *krate == "kvm-core" {
+                let mut c = cargo();
+                c.args([
+                    "build",
+                    "-p",
+                    krate,
+                    "--no-default-features",
+                    "--features",
+                    "alloc",
+                    "--target",
+                    target,
+                ]);
+                run(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// cargo-fuzz needs nightly; installs cargo-fuzz when it is missing.
+fn ensure_cargo_fuzz() -> Result<(), String> {
+    let ok = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Ok(());
+    }
+    let mut c = Command::new("cargo");
+    c.args(["install", "cargo-fuzz", "--locked"]);
+    run(c)
+}
+
+fn fuzz_build() -> Result<(), String> {
+    ensure_cargo_fuzz()?;
+    let mut c = Command::new("cargo");
+    c.current_dir(project_root())
+        .args(["+nightly", "fuzz", "build", "-O", "-a"]);
+    run(c)
+}
+
+fn fuzz() -> Result<(), String> {
+    ensure_cargo_fuzz()?;
+    let secs = std::env::var("KVM_FUZZ_SECS").unwrap_or_else(|_| "60".into());
+    let out = Command::new("cargo")
+        .current_dir(project_root())
+        .args(["+nightly", "fuzz", "list"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    for target in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut c = Command::new("cargo");
+        c.current_dir(project_root()).args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "-a",
+            target,
+            "--",
+            &format!("-max_total_time={secs}"),
+        ]);
+        run(c)?;
+    }
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["bench", "--workspace"]);
+    run(c)
+}
