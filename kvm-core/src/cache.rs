@@ -60,9 +60,9 @@ impl<T: Translate, const N: usize> CachedTranslate<T, N> {
 
     #[inline]
     fn slot(&self, key: u64) -> &Slot {
-        // Fold high bits in so that the direct map and the kernel image,
-        // which differ only above bit 30, do not collide systematically.
-        let h = key ^ (key >> 17) ^ (key >> 31);
+        // Fibonacci hashing: strided page numbers (one per table, one per
+        // struct array element) spread over all slots instead of colliding.
+        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - N.trailing_zeros().max(1));
         &self.slots[(h as usize) & (N - 1)]
     }
 

@@ -44,6 +44,7 @@ mod addr;
 pub mod arch;
 mod cache;
 mod error;
+pub mod fuzz;
 mod mem;
 mod range;
 mod translate;

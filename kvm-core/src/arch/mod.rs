@@ -15,7 +15,7 @@ pub mod x86_64;
 #[cfg(feature = "builder")]
 mod build;
 
-pub use radix::Entry;
+pub use radix::{Entry, MAX_WALK_TABLES};
 
 use crate::Prot;
 

@@ -131,7 +131,10 @@ const CHUNK: usize = 64;
 /// A table that appears again below itself (a recursive slot, as FreeBSD's
 /// amd64 PML4 has, or a hostile cycle) is skipped there: its pages are
 /// reported once, at their first place. Tables shared between siblings (as
-/// KASAN's shadow does) are enumerated at every place they map.
+/// KASAN's shadow does) are enumerated at every place they map, up to a
+/// budget of [`MAX_WALK_TABLES`] table visits, after which the walk stops
+/// with an error: hostile tables can make every entry of every level point
+/// to one table, which would otherwise take 512^4 steps.
 pub(crate) fn walk<M: Mmu + ?Sized>(
     mmu: &M,
     mem: &dyn PhysRead,
@@ -147,10 +150,21 @@ pub(crate) fn walk<M: Mmu + ?Sized>(
         mem,
         f,
         path: &mut path,
+        budget: MAX_WALK_TABLES,
+        exhausted: false,
     };
     let _ = w.table(mmu.root(), levels, 0, super::ALL_RIGHTS);
+    if w.exhausted {
+        return Err(Error::Malformed(
+            "page-table walk visits too many tables (shared or hostile tables)",
+        ));
+    }
     Ok(())
 }
+
+/// Table visits one walk may make. A real kernel's tables, even with a
+/// multi-GiB direct map of 4 KiB pages, need a few thousand.
+pub const MAX_WALK_TABLES: u32 = 1 << 20;
 
 struct Walker<'a, M: ?Sized> {
     mmu: &'a M,
@@ -158,10 +172,19 @@ struct Walker<'a, M: ?Sized> {
     f: &'a mut dyn FnMut(PageRun) -> ControlFlow<()>,
     /// Tables on the path from the root, indexed by level.
     path: &'a mut [u64; 8],
+    /// Table visits left.
+    budget: u32,
+    /// Whether the walk stopped for want of budget.
+    exhausted: bool,
 }
 
 impl<M: Mmu + ?Sized> Walker<'_, M> {
     fn table(&mut self, table: u64, level: u32, prefix: u64, prot: Prot) -> ControlFlow<()> {
+        if self.budget == 0 {
+            self.exhausted = true;
+            return ControlFlow::Break(());
+        }
+        self.budget -= 1;
         let mmu = self.mmu;
         let (shift, nbits) = mmu.index(level);
         let count = 1u64 << nbits;
