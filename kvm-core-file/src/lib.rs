@@ -1,15 +1,41 @@
 //! Crash-dump files as physical memory.
 //!
-//! One source per format (ELF vmcore, kdump-compressed and its flattened
-//! form, FreeBSD full dumps and minidumps, OpenBSD savecore dumps, LiME,
-//! raw), each a [`kvm_core::PhysRead`] plus the facts needed to translate:
-//! architecture, page size, physical ranges, VMCOREINFO, CPU registers and
-//! so the kernel's page-table root. Writers produce the same formats.
+//! One source per format, each a [`kvm_core::PhysRead`] plus the facts
+//! needed to translate: architecture, page size, physical ranges,
+//! VMCOREINFO, CPU registers and so the kernel's page-table root.
 //!
-//! Parsers are `no_std` + `alloc` over byte slices or a positional reader;
-//! the `std` feature opens files.
+//! ```text
+//!  dump file ──ReadAt──► format parser (elf, kdump, …) ──► Dump: PhysRead + DumpInfo
+//!                                                            │
+//!                                      linux::kernel_paging ─┴─► a kvm_core translator
+//! ```
 //!
-//! Status: the formats are tracked in the dump issue; this crate exports
-//! nothing yet.
+//! Parsers are `no_std` + `alloc` over anything that implements [`ReadAt`]
+//! (a byte slice, or with the `std` feature a file read with `pread`). The
+//! format is detected from the content, never from the file name
+//! ([`open`]). Every offset and count read from a file is checked before
+//! use; bad input gives an [`Error`], never a panic or an allocation sized
+//! by the file.
+//!
+//! Status: ELF cores (vmcore, QEMU dumps) and VMCOREINFO are here; the
+//! other formats and the writers are tracked in the dump issue.
 #![no_std]
 #![deny(unsafe_code)]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod dump;
+pub mod elf;
+mod io;
+pub mod linux;
+pub mod notes;
+pub mod vmcoreinfo;
+
+pub use dump::{open, Arch, CpuState, Dump, DumpInfo};
+#[cfg(feature = "std")]
+pub use io::FileReader;
+pub use io::ReadAt;
+pub use kvm_core::{Error, Result};
+pub use vmcoreinfo::VmCoreInfo;

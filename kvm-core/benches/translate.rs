@@ -7,7 +7,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kvm_core::arch::aarch64::{self, Aarch64, Granule, Half};
 use kvm_core::arch::{i386, x86_64};
-use kvm_core::{CachedTranslate, PhysAddr, PhysRead, Prot, SliceMem, SparseMem, Translate, VirtAddr};
+use kvm_core::{
+    CachedTranslate, PhysAddr, PhysRead, Prot, SliceMem, SparseMem, Translate, VirtAddr,
+};
 
 /// Pages mapped per configuration: 64 MiB of 4 KiB pages (or 1 GiB of
 /// 64 KiB pages), so a random lookup touches different last-level tables.
@@ -43,7 +45,14 @@ fn queries(base: u64, span: u64, distinct_pages: u64, page: u64) -> Vec<VirtAddr
         .collect()
 }
 
-fn run<T: Translate>(c: &mut Criterion, name: &str, t: T, mem: &dyn PhysRead, base: u64, page: u64) {
+fn run<T: Translate>(
+    c: &mut Criterion,
+    name: &str,
+    t: T,
+    mem: &dyn PhysRead,
+    base: u64,
+    page: u64,
+) {
     let span = PAGES * page;
     let mut g = c.benchmark_group(format!("translate/{name}"));
     g.throughput(Throughput::Elements(QUERIES as u64));
@@ -72,10 +81,15 @@ fn run<T: Translate>(c: &mut Criterion, name: &str, t: T, mem: &dyn PhysRead, ba
 fn benches(c: &mut Criterion) {
     let rw = Prot::READ | Prot::WRITE;
     for levels in [4, 5] {
-        let base = if levels == 4 { 0xffff_8880_0000_0000 } else { 0xff11_0000_0000_0000 };
+        let base = if levels == 4 {
+            0xffff_8880_0000_0000
+        } else {
+            0xff11_0000_0000_0000
+        };
         let mut b = x86_64::Builder::new(levels);
         for i in 0..PAGES {
-            b.map(VirtAddr(base + i * 4096), PhysAddr(i * 4096), 4096, rw).unwrap();
+            b.map(VirtAddr(base + i * 4096), PhysAddr(i * 4096), 4096, rw)
+                .unwrap();
         }
         let (mem, t) = b.finish();
         let (mbase, bytes) = flatten(&mem);
@@ -86,7 +100,8 @@ fn benches(c: &mut Criterion) {
         let base = 0xc000_0000;
         let mut b = i386::Builder::new(true);
         for i in 0..PAGES {
-            b.map(VirtAddr(base + i * 4096), PhysAddr(i * 4096), 4096, rw).unwrap();
+            b.map(VirtAddr(base + i * 4096), PhysAddr(i * 4096), 4096, rw)
+                .unwrap();
         }
         let (mem, t) = b.finish();
         let (mbase, bytes) = flatten(&mem);
@@ -95,12 +110,18 @@ fn benches(c: &mut Criterion) {
     }
     for (name, granule, va_bits, base) in [
         ("aarch64-4k-va48", Granule::K4, 48, 0xffff_0000_0000_0000u64),
-        ("aarch64-64k-va48", Granule::K64, 48, 0xffff_0000_0000_0000u64),
+        (
+            "aarch64-64k-va48",
+            Granule::K64,
+            48,
+            0xffff_0000_0000_0000u64,
+        ),
     ] {
         let page = 1u64 << granule.shift();
         let mut b = aarch64::Builder::new(granule, va_bits, Half::Kernel, false).unwrap();
         for i in 0..PAGES {
-            b.map(VirtAddr(base + i * page), PhysAddr(i * page), page, rw).unwrap();
+            b.map(VirtAddr(base + i * page), PhysAddr(i * page), page, rw)
+                .unwrap();
         }
         let (mem, t): (_, Aarch64) = b.finish();
         let (mbase, bytes) = flatten(&mem);

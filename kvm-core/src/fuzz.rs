@@ -16,14 +16,20 @@ const WALK_LIMIT: u32 = 4096;
 /// Layout: byte 0 selects the architecture/configuration, bytes 1..9 a
 /// virtual address; the whole input (from byte 0) is the memory.
 pub fn translate(data: &[u8]) {
-    let (Some(&sel), Some(va)) = (data.first(), data.get(1..9)) else { return };
+    let (Some(&sel), Some(va)) = (data.first(), data.get(1..9)) else {
+        return;
+    };
     let mut b = [0u8; 8];
     b.copy_from_slice(va);
     let va = VirtAddr(u64::from_le_bytes(b));
     let mem = SliceMem::new(PhysAddr(0), data);
     let granule = [Granule::K4, Granule::K16, Granule::K64][usize::from(sel >> 4) % 3];
     let va_bits = 25 + u32::from(sel >> 2) % 28;
-    let half = if sel & 2 == 0 { Half::Kernel } else { Half::User };
+    let half = if sel & 2 == 0 {
+        Half::Kernel
+    } else {
+        Half::User
+    };
     match sel % 5 {
         0 => exercise(&mem, X86_64::new(PhysAddr(0), 4).ok(), va),
         1 => exercise(&mem, X86_64::new(PhysAddr(0), 5).ok(), va),
@@ -31,7 +37,9 @@ pub fn translate(data: &[u8]) {
         3 => exercise(&mem, Some(I386::new_pae(PhysAddr(0))), va),
         _ => exercise(
             &mem,
-            Aarch64::new(PhysAddr(0), granule, va_bits, half).ok().map(|a| a.with_pa52(sel & 1 != 0)),
+            Aarch64::new(PhysAddr(0), granule, va_bits, half)
+                .ok()
+                .map(|a| a.with_pa52(sel & 1 != 0)),
             va,
         ),
     }
@@ -40,7 +48,10 @@ pub fn translate(data: &[u8]) {
 fn exercise<T: Translate>(mem: &SliceMem<'_>, t: Option<T>, va: VirtAddr) {
     let Some(t) = t else { return };
     if let Ok(tr) = t.translate(mem, va) {
-        assert!(tr.len >= 1 && tr.len <= tr.page_size, "translation length out of range");
+        assert!(
+            tr.len >= 1 && tr.len <= tr.page_size,
+            "translation length out of range"
+        );
     }
     let mut n = 0u32;
     let _ = t.walk(mem, &mut |_| {
@@ -69,7 +80,11 @@ mod tests {
             e.copy_from_slice(&0x0000_0000_0000_0003u64.to_le_bytes());
         }
         for sel in 0..=255u8 {
-            for fill in [[0u8; 64].as_slice(), [0xffu8; 64].as_slice(), selfref.as_slice()] {
+            for fill in [
+                [0u8; 64].as_slice(),
+                [0xffu8; 64].as_slice(),
+                selfref.as_slice(),
+            ] {
                 let mut d = std::vec::Vec::from(fill);
                 d[0] = sel;
                 super::translate(&d);

@@ -1,0 +1,450 @@
+//! ELF cores: Linux `/proc/vmcore` and its copies, makedumpfile `-E`, QEMU
+//! `dump-guest-memory` (with and without paging), kcore-style files.
+//!
+//! Only program headers matter (FORMATS.md §2.1–2.3, §2.6): PT_LOAD
+//! segments give memory by physical address (`p_paddr`) and by virtual
+//! address (`p_vaddr`); PT_NOTE segments give VMCOREINFO and CPU notes.
+//! Bytes between `p_filesz` and `p_memsz` exist but were not saved; reads
+//! there report [`Error::Excluded`].
+
+use crate::dump::{Arch, Dump, DumpInfo};
+use crate::notes::{self, Notes};
+use crate::{ReadAt, Result, VmCoreInfo};
+use alloc::vec::Vec;
+use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, VirtAddr, VirtRead};
+
+const ET_CORE: u16 = 4;
+const PT_LOAD: u32 = 1;
+const PT_NOTE: u32 = 4;
+/// `e_phnum` value meaning "the count is in section header 0's `sh_info`".
+const PN_XNUM: u16 = 0xffff;
+/// Most program headers accepted (QEMU paging dumps have a few hundred;
+/// the format allows 2^32).
+pub const MAX_PHNUM: u32 = 1_000_000;
+/// Largest note segment read.
+const MAX_NOTES: u64 = 16 << 20;
+/// `p_paddr` of kcore segments without a physical address.
+const NO_PADDR: u64 = u64::MAX;
+
+/// One PT_LOAD as read from the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// File offset of the first byte.
+    pub offset: u64,
+    /// Virtual address (`p_vaddr`).
+    pub vaddr: u64,
+    /// Physical address (`p_paddr`; `u64::MAX` in kcore for none).
+    pub paddr: u64,
+    /// Bytes present in the file.
+    pub filesz: u64,
+    /// Bytes of memory the segment describes (≥ `filesz`).
+    pub memsz: u64,
+}
+
+/// An ELF core file as a dump.
+#[derive(Debug)]
+pub struct ElfDump<R> {
+    file: R,
+    info: DumpInfo,
+    segments: Vec<Segment>,
+    /// Physical ranges saved in the file; `value` is the file offset.
+    phys: Vec<MapRange>,
+    /// Physical ranges described but not saved (`p_memsz > p_filesz`).
+    excluded: Vec<MapRange>,
+    /// Virtual ranges saved in the file; `value` is the file offset.
+    virt: Vec<MapRange>,
+}
+
+struct Header {
+    is64: bool,
+    endian: Endian,
+    machine: u16,
+    flags: u32,
+    phoff: u64,
+    phentsize: u16,
+    phnum: u32,
+}
+
+fn field(b: &[u8], off: usize, len: usize, e: Endian) -> u64 {
+    let mut a = [0u8; 8];
+    let Some(src) = b.get(off..off + len) else {
+        return 0;
+    };
+    match e {
+        Endian::Little => a[..len].copy_from_slice(src),
+        Endian::Big => a[8 - len..].copy_from_slice(src),
+    }
+    e.u64(a)
+}
+
+impl<R: ReadAt> ElfDump<R> {
+    /// Parses the headers and notes of an ELF core.
+    pub fn open(file: R) -> Result<Self> {
+        let h = header(&file)?;
+        let segments = program_headers(&file, &h)?;
+        let mut info = DumpInfo::new("elf", h.endian);
+        info.arch = Some(Arch::from_elf_machine(h.machine));
+        info.incomplete = h.flags & 1 != 0;
+        let mut phys = Vec::new();
+        let mut excluded = Vec::new();
+        let mut virt = Vec::new();
+        let size = file.size();
+        for s in segments.iter().filter(|s| s.0 == PT_LOAD).map(|s| s.1) {
+            if s.filesz > s.memsz {
+                return Err(Error::Malformed("ELF PT_LOAD with p_filesz > p_memsz"));
+            }
+            let end = s.offset.checked_add(s.filesz);
+            if end.is_none_or(|e| e > size) {
+                return Err(Error::Malformed(
+                    "ELF PT_LOAD extends past the end of the file",
+                ));
+            }
+            if s.filesz > 0 {
+                if s.paddr != NO_PADDR {
+                    phys.push(MapRange {
+                        start: s.paddr,
+                        len: s.filesz,
+                        value: s.offset,
+                    });
+                }
+                virt.push(MapRange {
+                    start: s.vaddr,
+                    len: s.filesz,
+                    value: s.offset,
+                });
+            }
+            if s.memsz > s.filesz && s.paddr != NO_PADDR {
+                let start = s
+                    .paddr
+                    .checked_add(s.filesz)
+                    .ok_or(Error::Malformed("ELF PT_LOAD wraps"))?;
+                excluded.push(MapRange {
+                    start,
+                    len: s.memsz - s.filesz,
+                    value: 0,
+                });
+            }
+        }
+        let dropped = disjoint(&mut phys);
+        if dropped {
+            info.remarks
+                .push("overlapping physical segments: the first one wins".into());
+        }
+        disjoint(&mut excluded);
+        // Saved bytes take precedence over a not-saved tail of another segment.
+        excluded = subtract(&excluded, &phys);
+        disjoint(&mut virt);
+        for s in segments.iter().filter(|s| s.0 == PT_NOTE).map(|s| s.1) {
+            if s.filesz > MAX_NOTES {
+                return Err(Error::Malformed("ELF PT_NOTE larger than 16 MiB"));
+            }
+            let data = file.read_vec_at(
+                s.offset,
+                s.filesz,
+                "ELF PT_NOTE extends past the end of the file",
+            )?;
+            read_notes(&mut info, &data)?;
+        }
+        Ok(ElfDump {
+            file,
+            info,
+            segments: segments
+                .into_iter()
+                .filter(|s| s.0 == PT_LOAD)
+                .map(|s| s.1)
+                .collect(),
+            phys,
+            excluded,
+            virt,
+        })
+    }
+
+    /// The PT_LOAD segments in file order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Virtual ranges saved in the file (QEMU paging dumps, kcore): reads
+    /// through them need no page tables.
+    pub fn virt_ranges(&self) -> &[MapRange] {
+        &self.virt
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &R {
+        &self.file
+    }
+
+    fn read_mapped(&self, map: &[MapRange], addr: u64, buf: &mut [u8]) -> Result<Option<usize>> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let Some(at) = addr.checked_add(done as u64) else {
+                break;
+            };
+            let Some((r, off)) = MapRange::find(map, at) else {
+                break;
+            };
+            let n = usize::try_from(r.len - off)
+                .unwrap_or(usize::MAX)
+                .min(buf.len() - done);
+            let got = self.file.read_at(r.value + off, &mut buf[done..done + n])?;
+            done += got;
+            if got < n {
+                break;
+            }
+        }
+        Ok((done > 0 || buf.is_empty()).then_some(done))
+    }
+}
+
+/// Sorts ranges and trims overlaps (earlier start wins); reports whether
+/// anything was trimmed.
+fn disjoint(v: &mut Vec<MapRange>) -> bool {
+    v.sort_by_key(|r| r.start);
+    let mut out: Vec<MapRange> = Vec::with_capacity(v.len());
+    let mut trimmed = false;
+    for mut r in v.drain(..) {
+        if let Some(last) = out.last() {
+            let last_end = last.end();
+            if r.start < last_end {
+                trimmed = true;
+                let cut = last_end - r.start;
+                if cut >= r.len {
+                    continue;
+                }
+                r.start += cut;
+                r.len -= cut;
+                r.value = r.value.saturating_add(cut);
+            }
+        }
+        out.push(r);
+    }
+    *v = out;
+    trimmed
+}
+
+/// The parts of `a` not covered by `b` (both sorted and disjoint).
+fn subtract(a: &[MapRange], b: &[MapRange]) -> Vec<MapRange> {
+    let mut out = Vec::new();
+    for r in a {
+        let mut start = r.start;
+        let end = r.end();
+        for c in b {
+            if c.start >= end || c.end() <= start {
+                continue;
+            }
+            if c.start > start {
+                out.push(MapRange {
+                    start,
+                    len: c.start - start,
+                    value: 0,
+                });
+            }
+            start = start.max(c.end());
+        }
+        if start < end {
+            out.push(MapRange {
+                start,
+                len: end - start,
+                value: 0,
+            });
+        }
+    }
+    out
+}
+
+fn header<R: ReadAt>(file: &R) -> Result<Header> {
+    let mut b = [0u8; 64];
+    let n = file.read_at(0, &mut b)?;
+    if n < 52 || &b[..4] != b"\x7fELF" {
+        return Err(Error::Malformed("ELF header truncated"));
+    }
+    let is64 = match b[4] {
+        1 => false,
+        2 => true,
+        _ => return Err(Error::Malformed("ELF class is neither 32- nor 64-bit")),
+    };
+    if is64 && n < 64 {
+        return Err(Error::Malformed("ELF header truncated"));
+    }
+    let endian = match b[5] {
+        1 => Endian::Little,
+        2 => Endian::Big,
+        _ => {
+            return Err(Error::Malformed(
+                "ELF byte order is neither little nor big endian",
+            ))
+        }
+    };
+    let f = |off, len| field(&b, off, len, endian);
+    if f(16, 2) as u16 != ET_CORE {
+        return Err(Error::Malformed(
+            "ELF file is not a core file (e_type != ET_CORE)",
+        ));
+    }
+    let (phoff, shoff, flags, phentsize, phnum, shentsize) = if is64 {
+        (f(32, 8), f(40, 8), f(48, 4), f(54, 2), f(56, 2), f(58, 2))
+    } else {
+        (f(28, 4), f(32, 4), f(36, 4), f(42, 2), f(44, 2), f(46, 2))
+    };
+    let want = if is64 { 56 } else { 32 };
+    if phentsize != want {
+        return Err(Error::Malformed("ELF e_phentsize does not match the class"));
+    }
+    let mut phnum = phnum as u32;
+    if phnum == u32::from(PN_XNUM) {
+        // The real count is in section header 0's sh_info.
+        let (sh_want, info_off) = if is64 { (64, 44) } else { (40, 28) };
+        if shentsize != sh_want {
+            return Err(Error::Malformed(
+                "ELF PN_XNUM without a valid section header",
+            ));
+        }
+        let mut sh = [0u8; 64];
+        file.read_exact_at(
+            shoff,
+            &mut sh[..sh_want as usize],
+            "ELF section header 0 past the end of the file",
+        )?;
+        phnum = field(&sh, info_off, 4, endian) as u32;
+    }
+    if phnum > MAX_PHNUM {
+        return Err(Error::Malformed(
+            "ELF has more than 1,000,000 program headers",
+        ));
+    }
+    Ok(Header {
+        is64,
+        endian,
+        machine: f(18, 2) as u16,
+        flags: flags as u32,
+        phoff,
+        phentsize: phentsize as u16,
+        phnum,
+    })
+}
+
+fn program_headers<R: ReadAt>(file: &R, h: &Header) -> Result<Vec<(u32, Segment)>> {
+    let len = u64::from(h.phnum) * u64::from(h.phentsize);
+    let table = file.read_vec_at(
+        h.phoff,
+        len,
+        "ELF program headers extend past the end of the file",
+    )?;
+    let e = h.endian;
+    let mut out = Vec::with_capacity(h.phnum as usize);
+    for ph in table.chunks_exact(usize::from(h.phentsize)) {
+        let f = |off, len| field(ph, off, len, e);
+        let (kind, seg) = if h.is64 {
+            (
+                f(0, 4) as u32,
+                Segment {
+                    offset: f(8, 8),
+                    vaddr: f(16, 8),
+                    paddr: f(24, 8),
+                    filesz: f(32, 8),
+                    memsz: f(40, 8),
+                },
+            )
+        } else {
+            let paddr = f(12, 4);
+            let paddr = if paddr == u64::from(u32::MAX) {
+                NO_PADDR
+            } else {
+                paddr
+            };
+            (
+                f(0, 4) as u32,
+                Segment {
+                    offset: f(4, 4),
+                    vaddr: f(8, 4),
+                    paddr,
+                    filesz: f(16, 4),
+                    memsz: f(20, 4),
+                },
+            )
+        };
+        if kind == PT_LOAD
+            && (seg.vaddr.checked_add(seg.memsz).is_none()
+                || (seg.paddr != NO_PADDR && seg.paddr.checked_add(seg.memsz).is_none()))
+        {
+            return Err(Error::Malformed(
+                "ELF PT_LOAD wraps around the address space",
+            ));
+        }
+        out.push((kind, seg));
+    }
+    Ok(out)
+}
+
+fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
+    for note in Notes::new(data, info.endian) {
+        let note = note?;
+        match (note.name, note.kind) {
+            (b"VMCOREINFO", 0) => {
+                let v = VmCoreInfo::parse(note.desc)?;
+                if info.page_size.is_none() {
+                    info.page_size = v.page_size();
+                }
+                info.vmcoreinfo = Some(v);
+            }
+            (b"CORE", notes::NT_PRSTATUS) => {
+                if let Some(cpu) = info
+                    .arch
+                    .and_then(|a| notes::prstatus(a, note.desc, info.endian))
+                {
+                    info.cpus.push(cpu);
+                }
+            }
+            (b"QEMU", 0) => {
+                // One per vCPU, in the same order as the NT_PRSTATUS notes.
+                if let Some((cr3, cr4)) = notes::qemu_cpu_state(note.desc) {
+                    let i = info.cpus.iter().position(|c| c.cr3.is_none());
+                    match i {
+                        Some(i) => {
+                            info.cpus[i].cr3 = Some(cr3);
+                            info.cpus[i].cr4 = Some(cr4);
+                        }
+                        None => info.cpus.push(crate::CpuState {
+                            cr3: Some(cr3),
+                            cr4: Some(cr4),
+                            ..Default::default()
+                        }),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl<R: ReadAt> PhysRead for ElfDump<R> {
+    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
+        if let Some(n) = self.read_mapped(&self.phys, pa.0, buf)? {
+            return Ok(n);
+        }
+        if MapRange::find(&self.excluded, pa.0).is_some() {
+            return Err(Error::Excluded { pa: pa.0 });
+        }
+        Err(Error::NotInMemory { pa: pa.0 })
+    }
+}
+
+/// Reads by virtual address through the segments' `p_vaddr` (QEMU paging
+/// dumps, kcore), without page tables.
+impl<R: ReadAt> VirtRead for ElfDump<R> {
+    fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> Result<usize> {
+        self.read_mapped(&self.virt, va.0, buf)?
+            .ok_or(Error::Unmapped { va: va.0 })
+    }
+}
+
+impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for ElfDump<R> {
+    fn info(&self) -> &DumpInfo {
+        &self.info
+    }
+    fn ranges(&self) -> &[MapRange] {
+        &self.phys
+    }
+}

@@ -1,0 +1,145 @@
+//! Positional reads of a dump file.
+
+use crate::{Error, Result};
+use alloc::vec::Vec;
+
+/// A dump file read at explicit offsets (`pread`): shareable between
+/// threads, no seek position.
+pub trait ReadAt {
+    /// Reads up to `buf.len()` bytes at `off`; fewer only at the end of the
+    /// file. Reading at or past the end returns `Ok(0)`.
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// The file size in bytes.
+    fn size(&self) -> u64;
+
+    /// Fills `buf` from `off`, or fails with [`Error::Malformed`] naming
+    /// `what` when the file ends first.
+    fn read_exact_at(&self, off: u64, buf: &mut [u8], what: &'static str) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = off.checked_add(done as u64).ok_or(Error::Malformed(what))?;
+            match self.read_at(at, &mut buf[done..])? {
+                0 => return Err(Error::Malformed(what)),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `off` into a new vector, after checking that
+    /// they lie inside the file (so `len` can come from the file itself).
+    fn read_vec_at(&self, off: u64, len: u64, what: &'static str) -> Result<Vec<u8>> {
+        let end = off.checked_add(len).ok_or(Error::Malformed(what))?;
+        if end > self.size() {
+            return Err(Error::Malformed(what));
+        }
+        let len = usize::try_from(len).map_err(|_| Error::Malformed(what))?;
+        let mut v = alloc::vec![0u8; len];
+        self.read_exact_at(off, &mut v, what)?;
+        Ok(v)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+        let Ok(off) = usize::try_from(off) else {
+            return Ok(0);
+        };
+        let src = self.get(off..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+        self.as_slice().read_at(off, buf)
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl<R: ReadAt + ?Sized> ReadAt for &R {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+        (**self).read_at(off, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+impl<R: ReadAt + ?Sized> ReadAt for alloc::boxed::Box<R> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+        (**self).read_at(off, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+impl<R: ReadAt + ?Sized> ReadAt for alloc::sync::Arc<R> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+        (**self).read_at(off, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+}
+
+#[cfg(feature = "std")]
+pub use file::FileReader;
+
+#[cfg(feature = "std")]
+mod file {
+    use super::*;
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::path::Path;
+
+    /// A dump file read with `pread`.
+    #[derive(Debug)]
+    pub struct FileReader {
+        file: File,
+        size: u64,
+    }
+
+    impl FileReader {
+        /// Opens `path` read-only.
+        pub fn open(path: impl AsRef<Path>) -> std::io::Result<Self> {
+            let file = File::open(path)?;
+            let size = file.metadata()?.len();
+            Ok(FileReader { file, size })
+        }
+    }
+
+    impl ReadAt for FileReader {
+        fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+            let mut done = 0;
+            while done < buf.len() {
+                let Some(at) = off.checked_add(done as u64) else {
+                    break;
+                };
+                match self.file.read_at(&mut buf[done..], at) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(Error::Io {
+                            errno: e.raw_os_error().unwrap_or(0),
+                        })
+                    }
+                }
+            }
+            Ok(done)
+        }
+        fn size(&self) -> u64 {
+            self.size
+        }
+    }
+}

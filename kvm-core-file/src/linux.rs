@@ -1,0 +1,122 @@
+//! The Linux kernel's page-table root and paging mode, from what a dump
+//! states (VMCOREINFO, QEMU CPU notes): the one place where this crate
+//! knows which OS wrote the dump (FORMATS.md §6.4, §6.5).
+
+use crate::dump::{Arch, DumpInfo};
+use crate::{Error, Result};
+use alloc::boxed::Box;
+use kvm_core::arch::aarch64::{Aarch64, Granule};
+use kvm_core::arch::x86_64::X86_64;
+use kvm_core::{PhysAddr, Translate};
+
+/// `__START_KERNEL_map`: where the x86-64 kernel image mapping starts.
+pub const X86_64_START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+
+/// A translator for the kernel address space of a Linux dump, plus a note
+/// of where its root came from.
+pub struct KernelPaging {
+    /// The translator.
+    pub paging: Box<dyn Translate + Send + Sync>,
+    /// The root table's physical address.
+    pub root: PhysAddr,
+    /// Where the root came from (for `kvm info`).
+    pub source: &'static str,
+}
+
+impl core::fmt::Debug for KernelPaging {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KernelPaging")
+            .field("root", &self.root)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Finds the kernel's page tables.
+///
+/// x86-64: `SYMBOL(init_top_pgt)` (`init_level4_pgt` before 4.13) minus
+/// `__START_KERNEL_map` plus `NUMBER(phys_base)`, 5-level when
+/// `NUMBER(pgtable_l5_enabled)=1`, minus the SME C-bit; else the CR3 of
+/// QEMU's CPU note. arm64: `SYMBOL(swapper_pg_dir)` minus
+/// `NUMBER(kimage_voffset)`, VA size 64 − `NUMBER(TCR_EL1_T1SZ)` (else
+/// `NUMBER(VA_BITS)`), granule = `PAGESIZE`.
+pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
+    let vi = info.vmcoreinfo.as_ref();
+    match info.arch {
+        Some(Arch::X86_64) => {
+            let sym = vi.and_then(|v| {
+                v.symbol("init_top_pgt")
+                    .or_else(|| v.symbol("init_level4_pgt"))
+                    .or_else(|| v.symbol("swapper_pg_dir"))
+            });
+            let phys_base = vi.and_then(|v| v.number("phys_base"));
+            if let (Some(sym), Some(pb)) = (sym, phys_base) {
+                let root = sym.wrapping_sub(X86_64_START_KERNEL_MAP).wrapping_add(pb);
+                let levels = if vi.and_then(|v| v.number("pgtable_l5_enabled")) == Some(1) {
+                    5
+                } else {
+                    4
+                };
+                let mut t = X86_64::new(PhysAddr(root), levels)?;
+                if let Some(mask) = vi.and_then(|v| v.number("sme_mask")).filter(|&m| m != 0) {
+                    t = t.with_encryption_mask(mask);
+                }
+                return Ok(KernelPaging {
+                    root: t.root(),
+                    paging: Box::new(t),
+                    source: "VMCOREINFO init_top_pgt and phys_base",
+                });
+            }
+            let cpu = info.cpus.iter().find(|c| c.cr3.is_some_and(|c| c != 0));
+            if let Some((cr3, cr4)) = cpu.and_then(|c| Some((c.cr3?, c.cr4.unwrap_or(0)))) {
+                let levels = if cr4 & (1 << 12) != 0 { 5 } else { 4 };
+                let t = X86_64::new(PhysAddr(cr3), levels)?;
+                return Ok(KernelPaging {
+                    root: t.root(),
+                    paging: Box::new(t),
+                    source: "CR3 of QEMU's CPU note",
+                });
+            }
+            Err(Error::Unsupported(
+                "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note",
+            ))
+        }
+        Some(Arch::Aarch64) => {
+            let vi = vi.ok_or(Error::Unsupported("arm64 dump without VMCOREINFO"))?;
+            let pgd = vi.symbol("swapper_pg_dir").ok_or(Error::Unsupported(
+                "VMCOREINFO lacks SYMBOL(swapper_pg_dir)",
+            ))?;
+            let voff = vi.number("kimage_voffset").ok_or(Error::Unsupported(
+                "VMCOREINFO lacks NUMBER(kimage_voffset)",
+            ))?;
+            let va_bits = match vi.number("TCR_EL1_T1SZ") {
+                Some(t1sz) if (12..=39).contains(&t1sz) => 64 - t1sz as u32,
+                _ => vi
+                    .number("VA_BITS")
+                    .filter(|b| (25..=52).contains(b))
+                    .ok_or(Error::Unsupported("VMCOREINFO lacks a usable VA_BITS"))?
+                    as u32,
+            };
+            let page = vi
+                .page_size()
+                .or(info.page_size)
+                .ok_or(Error::Unsupported("unknown arm64 page size"))?;
+            let granule = Granule::from_page_size(page)
+                .ok_or(Error::Malformed("arm64 page size is not 4K, 16K or 64K"))?;
+            let pa52 = vi.number("MAX_PHYSMEM_BITS") == Some(52);
+            let t = Aarch64::kernel(PhysAddr(pgd.wrapping_sub(voff)), granule, va_bits)?
+                .with_pa52(pa52);
+            Ok(KernelPaging {
+                root: t.root(),
+                paging: Box::new(t),
+                source: "VMCOREINFO swapper_pg_dir and kimage_voffset",
+            })
+        }
+        Some(_) => Err(Error::Unsupported(
+            "Linux kernel paging for this architecture",
+        )),
+        None => Err(Error::Unsupported(
+            "the dump does not say which architecture it is",
+        )),
+    }
+}

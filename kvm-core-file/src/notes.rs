@@ -1,0 +1,167 @@
+//! ELF note streams (a PT_NOTE segment, a kdump note buffer) and the notes
+//! dump tools use: NT_PRSTATUS, VMCOREINFO, QEMU's CPU state
+//! (FORMATS.md §2.3).
+
+use crate::dump::{Arch, CpuState};
+use crate::{Error, Result};
+use kvm_core::Endian;
+
+/// `NT_PRSTATUS`: one per CPU, name "CORE".
+pub const NT_PRSTATUS: u32 = 1;
+
+/// One note record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Note<'a> {
+    /// The name without its terminating NUL.
+    pub name: &'a [u8],
+    /// `n_type`.
+    pub kind: u32,
+    /// The descriptor bytes.
+    pub desc: &'a [u8],
+}
+
+/// Iterates over the notes in `data`. Stops at the end, at a zero record
+/// (the padding of the kernel's per-CPU note buffers), or with an error at
+/// a record that does not fit.
+#[derive(Clone, Debug)]
+pub struct Notes<'a> {
+    data: &'a [u8],
+    endian: Endian,
+}
+
+impl<'a> Notes<'a> {
+    /// Notes of a target with byte order `endian`.
+    pub fn new(data: &'a [u8], endian: Endian) -> Self {
+        Notes { data, endian }
+    }
+}
+
+fn align4(n: u32) -> Option<usize> {
+    usize::try_from(n).ok()?.checked_add(3).map(|v| v & !3)
+}
+
+impl<'a> Iterator for Notes<'a> {
+    type Item = Result<Note<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let hdr = self.data.get(..12)?;
+        let word = |i: usize| {
+            self.endian
+                .u32([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]])
+        };
+        let (namesz, descsz, kind) = (word(0), word(4), word(8));
+        if namesz == 0 && descsz == 0 && kind == 0 {
+            self.data = &[];
+            return None;
+        }
+        let bad = || Some(Err(Error::Malformed("ELF note extends past its segment")));
+        let (Some(nlen), Some(dlen)) = (align4(namesz), align4(descsz)) else {
+            return bad();
+        };
+        let rest = &self.data[12..];
+        let Some(name) = rest.get(..namesz as usize) else {
+            return bad();
+        };
+        let Some(desc) = rest.get(nlen..).and_then(|d| d.get(..descsz as usize)) else {
+            return bad();
+        };
+        self.data = rest.get(nlen + dlen..).unwrap_or_default();
+        let name = name.strip_suffix(&[0]).unwrap_or(name);
+        Some(Ok(Note { name, kind, desc }))
+    }
+}
+
+/// Registers from an `NT_PRSTATUS` descriptor of `arch` (layouts in
+/// FORMATS.md §2.3.1), or `None` when the size does not match the
+/// architecture's `struct elf_prstatus`.
+pub fn prstatus(arch: Arch, desc: &[u8], e: Endian) -> Option<CpuState> {
+    let u32_at = |o: usize| desc.get(o..o + 4).map(|b| e.u32([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| {
+        desc.get(o..o + 8).map(|b| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            e.u64(a)
+        })
+    };
+    let (pc, sp, pid_off) = match (arch, desc.len()) {
+        (Arch::X86_64, 336) => (u64_at(112 + 16 * 8)?, u64_at(112 + 19 * 8)?, 32),
+        (Arch::Aarch64, 392) => (u64_at(112 + 32 * 8)?, u64_at(112 + 31 * 8)?, 32),
+        (Arch::I386, 144) => (
+            u64::from(u32_at(72 + 12 * 4)?),
+            u64::from(u32_at(72 + 15 * 4)?),
+            24,
+        ),
+        _ => return None,
+    };
+    Some(CpuState {
+        pid: u32_at(pid_off)?,
+        pc,
+        sp,
+        cr3: None,
+        cr4: None,
+    })
+}
+
+/// QEMU's x86-64 CPU state note (name "QEMU"): returns (cr3, cr4) when the
+/// descriptor is long enough to hold them (FORMATS.md §2.3.4).
+pub fn qemu_cpu_state(desc: &[u8]) -> Option<(u64, u64)> {
+    let u32_at = |o: usize| {
+        desc.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        desc.get(o..o + 8).map(|b| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        })
+    };
+    let size = u32_at(4)? as usize;
+    if size < 432 || size > desc.len() {
+        return None;
+    }
+    Some((u64_at(416)?, u64_at(424)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
+        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(name);
+        v.push(0);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(desc);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn iterate_and_stop() {
+        let mut d = note(b"CORE", 1, &[1, 2, 3]);
+        d.extend(note(b"VMCOREINFO", 0, b"A=1\n"));
+        d.extend([0u8; 12]);
+        d.extend(note(b"AFTER", 0, b""));
+        let v: Vec<_> = Notes::new(&d, Endian::Little)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].name, b"CORE");
+        assert_eq!(v[0].desc, &[1, 2, 3]);
+        assert_eq!(v[1].desc, b"A=1\n");
+        // A descriptor size larger than the buffer is an error, not a panic.
+        let mut bad = note(b"CORE", 1, &[0; 8]);
+        bad[4] = 0xff;
+        bad[7] = 0xff;
+        assert!(Notes::new(&bad, Endian::Little).next().unwrap().is_err());
+    }
+}
