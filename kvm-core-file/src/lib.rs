@@ -32,6 +32,7 @@ mod io;
 pub mod linux;
 pub mod notes;
 pub mod vmcoreinfo;
+pub mod write;
 
 pub use dump::{open, Arch, CpuState, Dump, DumpInfo};
 #[cfg(feature = "std")]

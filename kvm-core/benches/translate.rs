@@ -4,6 +4,8 @@
 //! Run with `cargo bench -p kvm-core --bench translate`; criterion reports
 //! throughput in translations (elements) per second.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kvm_core::arch::aarch64::{self, Aarch64, Granule, Half};
 use kvm_core::arch::{i386, x86_64};

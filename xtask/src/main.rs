@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-type Task = (&'static str, fn() -> Result<(), String>, &'static str);
+/// A task or CI step.
+type StepFn = fn() -> Result<(), String>;
+type Task = (&'static str, StepFn, &'static str);
 
 const TASKS: &[Task] = &[
     (
@@ -115,7 +117,7 @@ fn step(name: &str, f: fn() -> Result<(), String>) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    let steps: &[(&str, fn() -> Result<(), String>)] = &[
+    let steps: &[(&str, StepFn)] = &[
         ("fmt", fmt),
         ("clippy", clippy),
         ("test", test),
