@@ -448,3 +448,198 @@ impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for ElfDump<R> {
         &self.phys
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::elf::{write_elf, ElfOptions};
+    use crate::write::push_note;
+    use alloc::vec;
+    use kvm_core::{PhysReadExt, SparseMem};
+
+    /// Memory with a recognisable byte pattern in a few ranges.
+    fn memory(ranges: &[MapRange]) -> SparseMem {
+        let mut m = SparseMem::new();
+        for r in ranges {
+            let bytes: Vec<u8> = (0..r.len)
+                .map(|i| ((r.start + i) * 7 % 251) as u8)
+                .collect();
+            m.write(PhysAddr(r.start), &bytes).unwrap();
+        }
+        m
+    }
+
+    fn build(opts: ElfOptions, ranges: &[MapRange], notes: &[u8]) -> Vec<u8> {
+        let mem = memory(ranges);
+        let mut out = Vec::new();
+        write_elf(&mut out, opts, &mem, ranges, notes, &mut |_| {}).unwrap();
+        out
+    }
+
+    const RANGES: [MapRange; 3] = [
+        MapRange {
+            start: 0,
+            len: 0x3000,
+            value: 0,
+        },
+        MapRange {
+            start: 0x10_0000,
+            len: 0x2000,
+            value: 0,
+        },
+        MapRange {
+            start: 0x7fff_e000,
+            len: 0x1000,
+            value: 0,
+        },
+    ];
+
+    #[test]
+    fn round_trip_every_class_and_byte_order() {
+        for is64 in [false, true] {
+            for endian in [Endian::Little, Endian::Big] {
+                let mut notes = Vec::new();
+                push_note(
+                    &mut notes,
+                    endian,
+                    b"VMCOREINFO",
+                    0,
+                    b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\n",
+                );
+                let file = build(
+                    ElfOptions {
+                        is64,
+                        endian,
+                        machine: 62,
+                    },
+                    &RANGES,
+                    &notes,
+                );
+                let d = ElfDump::open(file).unwrap();
+                assert_eq!(d.info().arch, Some(Arch::X86_64));
+                assert_eq!(d.info().endian, endian);
+                assert_eq!(d.info().kernel_release(), Some("6.1.0-test"));
+                assert_eq!(d.info().page_size, Some(4096));
+                assert_eq!(d.ranges().len(), 3);
+                let want = memory(&RANGES);
+                for r in &RANGES {
+                    let mut a = vec![0u8; r.len as usize];
+                    let mut b = vec![0u8; r.len as usize];
+                    d.read_phys_exact(PhysAddr(r.start), &mut a).unwrap();
+                    want.read_phys_exact(PhysAddr(r.start), &mut b).unwrap();
+                    assert_eq!(a, b);
+                }
+                // A read running into a hole stops there; one starting in it fails.
+                let mut buf = [0u8; 0x20];
+                assert_eq!(d.read_phys(PhysAddr(0x2ff0), &mut buf), Ok(0x10));
+                assert_eq!(
+                    d.read_phys(PhysAddr(0x3000), &mut buf),
+                    Err(Error::NotInMemory { pa: 0x3000 })
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_65535_segments_use_pn_xnum() {
+        let ranges: Vec<MapRange> = (0..70_000u64)
+            .map(|i| MapRange {
+                start: i * 0x2000,
+                len: 16,
+                value: 0,
+            })
+            .collect();
+        let file = build(
+            ElfOptions {
+                is64: true,
+                endian: Endian::Little,
+                machine: 183,
+            },
+            &ranges,
+            &[],
+        );
+        let d = ElfDump::open(file).unwrap();
+        assert_eq!(d.segments().len(), 70_000);
+        assert_eq!(d.info().arch, Some(Arch::Aarch64));
+        let last = ranges[69_999].start;
+        assert_eq!(
+            d.read_u64_le(PhysAddr(last)).unwrap(),
+            memory(&ranges[69_999..])
+                .read_u64_le(PhysAddr(last))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn unsaved_tail_is_excluded_and_overlaps_trimmed() {
+        let mut file = build(
+            ElfOptions {
+                is64: true,
+                endian: Endian::Little,
+                machine: 62,
+            },
+            &RANGES,
+            &[],
+        );
+        // Grow the second PT_LOAD's p_memsz by 0x1000: its tail exists but was not saved.
+        let ph = 64 + 56 * 2;
+        let memsz = u64::from_le_bytes(file[ph + 40..ph + 48].try_into().unwrap());
+        file[ph + 40..ph + 48].copy_from_slice(&(memsz + 0x1000).to_le_bytes());
+        // Make the third segment overlap the first one.
+        let ph3 = 64 + 56 * 3;
+        file[ph3 + 24..ph3 + 32].copy_from_slice(&0x2800u64.to_le_bytes());
+        let d = ElfDump::open(file).unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(
+            d.read_phys(PhysAddr(0x10_2000), &mut b),
+            Err(Error::Excluded { pa: 0x10_2000 })
+        );
+        assert_eq!(
+            d.read_phys(PhysAddr(0x10_3000), &mut b),
+            Err(Error::NotInMemory { pa: 0x10_3000 })
+        );
+        assert!(!d.info().remarks.is_empty(), "the overlap is reported");
+        assert_eq!(
+            d.read_phys(PhysAddr(0x3400), &mut b),
+            Ok(4),
+            "the trimmed part of the overlapping segment stays"
+        );
+    }
+
+    #[test]
+    fn truncation_and_bit_flips_give_errors_not_panics() {
+        let mut notes = Vec::new();
+        push_note(
+            &mut notes,
+            Endian::Little,
+            b"VMCOREINFO",
+            0,
+            b"OSRELEASE=x\n",
+        );
+        let file = build(
+            ElfOptions {
+                is64: true,
+                endian: Endian::Little,
+                machine: 62,
+            },
+            &RANGES,
+            &notes,
+        );
+        let headers = 64 + 56 * 4 + notes.len();
+        for cut in 0..headers {
+            assert!(ElfDump::open(file[..cut].to_vec()).is_err(), "cut at {cut}");
+        }
+        for byte in 0..headers {
+            for bit in 0..8 {
+                let mut f = file.clone();
+                f[byte] ^= 1 << bit;
+                if let Ok(d) = ElfDump::open(f) {
+                    let mut b = [0u8; 64];
+                    for r in d.ranges().iter().take(8) {
+                        let _ = d.read_phys(PhysAddr(r.start), &mut b);
+                    }
+                }
+            }
+        }
+    }
+}
