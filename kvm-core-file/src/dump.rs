@@ -152,7 +152,7 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
         ));
     }
     if magic.starts_with(LIME_MAGIC) {
-        return Err(Error::Unsupported("LiME dumps are not readable yet"));
+        return Ok(Box::new(crate::lime::LimeDump::open(r)?));
     }
     if magic.starts_with(b"DISKDUMP") {
         return Err(Error::Unsupported("legacy diskdump files"));

@@ -174,27 +174,6 @@ impl<R: ReadAt> ElfDump<R> {
     pub fn file(&self) -> &R {
         &self.file
     }
-
-    fn read_mapped(&self, map: &[MapRange], addr: u64, buf: &mut [u8]) -> Result<Option<usize>> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let Some(at) = addr.checked_add(done as u64) else {
-                break;
-            };
-            let Some((r, off)) = MapRange::find(map, at) else {
-                break;
-            };
-            let n = usize::try_from(r.len - off)
-                .unwrap_or(usize::MAX)
-                .min(buf.len() - done);
-            let got = self.file.read_at(r.value + off, &mut buf[done..done + n])?;
-            done += got;
-            if got < n {
-                break;
-            }
-        }
-        Ok((done > 0 || buf.is_empty()).then_some(done))
-    }
 }
 
 /// Sorts ranges and trims overlaps (earlier start wins); reports whether
@@ -421,7 +400,7 @@ fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
 
 impl<R: ReadAt> PhysRead for ElfDump<R> {
     fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
-        if let Some(n) = self.read_mapped(&self.phys, pa.0, buf)? {
+        if let Some(n) = crate::io::read_ranges(&self.file, &self.phys, pa.0, buf)? {
             return Ok(n);
         }
         if MapRange::find(&self.excluded, pa.0).is_some() {
@@ -435,7 +414,7 @@ impl<R: ReadAt> PhysRead for ElfDump<R> {
 /// dumps, kcore), without page tables.
 impl<R: ReadAt> VirtRead for ElfDump<R> {
     fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> Result<usize> {
-        self.read_mapped(&self.virt, va.0, buf)?
+        crate::io::read_ranges(&self.file, &self.virt, va.0, buf)?
             .ok_or(Error::Unmapped { va: va.0 })
     }
 }

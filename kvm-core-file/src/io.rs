@@ -2,6 +2,40 @@
 
 use crate::{Error, Result};
 use alloc::vec::Vec;
+use kvm_core::MapRange;
+
+/// Reads `buf` at `addr` through `map` (sorted, disjoint ranges whose
+/// `value` is the file offset of their start), crossing into adjacent
+/// ranges. Returns `None` when `addr` itself is in no range, else the count
+/// read (short at a hole or the end of the file).
+pub(crate) fn read_ranges<R: ReadAt + ?Sized>(
+    file: &R,
+    map: &[MapRange],
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<Option<usize>> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let Some(at) = addr.checked_add(done as u64) else {
+            break;
+        };
+        let Some((r, off)) = MapRange::find(map, at) else {
+            break;
+        };
+        let n = usize::try_from(r.len - off)
+            .unwrap_or(usize::MAX)
+            .min(buf.len() - done);
+        let Some(foff) = r.value.checked_add(off) else {
+            break;
+        };
+        let got = file.read_at(foff, &mut buf[done..done + n])?;
+        done += got;
+        if got < n {
+            break;
+        }
+    }
+    Ok((done > 0 || buf.is_empty()).then_some(done))
+}
 
 /// A dump file read at explicit offsets (`pread`): shareable between
 /// threads, no seek position.

@@ -29,6 +29,7 @@ extern crate std;
 mod dump;
 pub mod elf;
 mod io;
+pub mod lime;
 pub mod linux;
 pub mod notes;
 pub mod vmcoreinfo;
