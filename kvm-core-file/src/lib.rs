@@ -28,6 +28,7 @@ extern crate std;
 
 mod dump;
 pub mod elf;
+pub mod fuzz;
 mod io;
 pub mod lime;
 pub mod linux;

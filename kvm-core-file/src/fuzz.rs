@@ -1,0 +1,67 @@
+//! Entry points for the fuzz targets in `fuzz/`, kept in the library so
+//! that regressions replay as ordinary tests. Each must never panic, hang
+//! or allocate by a size read from the input.
+
+use crate::{Dump, ReadAt};
+use alloc::vec::Vec;
+use kvm_core::PhysAddr;
+
+/// Reads a little of every range of an opened dump, and the kernel paging
+/// facts, touching every accessor.
+fn exercise(d: &dyn Dump) {
+    let mut buf = [0u8; 256];
+    for r in d.ranges().iter().take(64) {
+        let _ = d.read_phys(PhysAddr(r.start), &mut buf);
+        let _ = d.read_phys(PhysAddr(r.end().saturating_sub(8)), &mut buf);
+    }
+    let _ = d.info().kernel_release();
+    let _ = crate::linux::kernel_paging(d.info());
+}
+
+/// Any input through content detection ([`crate::open`]).
+pub fn open(data: &[u8]) {
+    if let Ok(d) = crate::open(Vec::from(data)) {
+        exercise(&*d);
+    }
+}
+
+/// An ELF core.
+pub fn elf(data: &[u8]) {
+    if let Ok(d) = crate::elf::ElfDump::open(data) {
+        exercise(&d);
+        let mut b = [0u8; 64];
+        for r in d.virt_ranges().iter().take(16) {
+            let _ = kvm_core::VirtRead::read_virt(&d, kvm_core::VirtAddr(r.start), &mut b);
+        }
+    }
+}
+
+/// A LiME image.
+pub fn lime(data: &[u8]) {
+    if let Ok(d) = crate::lime::LimeDump::open(data) {
+        exercise(&d);
+    }
+}
+
+/// VMCOREINFO text and an ELF note stream.
+pub fn notes(data: &[u8]) {
+    if let Ok(v) = crate::VmCoreInfo::parse(data) {
+        let _ = (
+            v.osrelease(),
+            v.page_size(),
+            v.kernel_offset(),
+            v.symbol("swapper_pg_dir"),
+            v.number("phys_base"),
+        );
+    }
+    for e in [kvm_core::Endian::Little, kvm_core::Endian::Big] {
+        for n in crate::notes::Notes::new(data, e).take(1024) {
+            let Ok(n) = n else { break };
+            for a in [crate::Arch::X86_64, crate::Arch::Aarch64, crate::Arch::I386] {
+                let _ = crate::notes::prstatus(a, n.desc, e);
+            }
+            let _ = crate::notes::qemu_cpu_state(n.desc);
+        }
+    }
+    let _ = data.size();
+}
