@@ -1,0 +1,279 @@
+//! The `kvm` command: kernel memory from a crash dump, BSD-style
+//! (`-M core`, `-N kernel`).
+
+use clap::{Parser, Subcommand};
+use kvm::Kvm;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kvm",
+    version,
+    about = "Read kernel memory from a crash dump (kvm(3) for Rust)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Facts about the dump: format, architecture, kernel release, paging.
+    Info {
+        /// The crash dump.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read memory: kernel virtual addresses, or physical with --phys.
+    Read {
+        /// The crash dump.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Read physical memory instead of kernel virtual memory.
+        #[arg(long)]
+        phys: bool,
+        /// Print a hex dump instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+        /// Start address (0x… hex or decimal).
+        #[arg(value_parser = parse_u64)]
+        addr: u64,
+        /// Number of bytes (0x… hex or decimal).
+        #[arg(value_parser = parse_u64)]
+        len: u64,
+    },
+    /// Write the dump's memory in another format.
+    Convert {
+        /// The crash dump to read.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Output format.
+        #[arg(long, value_parser = ["elf"])]
+        to: String,
+        /// Keep only these physical ranges (START:LEN, hex or decimal; repeatable).
+        #[arg(long = "keep", value_name = "START:LEN", value_parser = parse_range)]
+        keep: Vec<(u64, u64)>,
+        /// The file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("`{s}` is not a number: {e}"))
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not START:LEN"))?;
+    Ok((parse_u64(a)?, parse_u64(b)?))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.cmd {
+        Cmd::Info { core, json } => info(&Kvm::open_dump(core)?, json),
+        Cmd::Read {
+            core,
+            phys,
+            hex,
+            addr,
+            len,
+        } => read(&Kvm::open_dump(core)?, phys, hex, addr, len),
+        Cmd::Convert {
+            core,
+            to,
+            keep,
+            output,
+        } => convert(&Kvm::open_dump(core)?, &to, &keep, &output),
+    }
+}
+
+fn hex_opt(v: Option<u64>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, |v| format!("{v:#x}").into())
+}
+
+fn info(kd: &Kvm, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let i = kd.info();
+    if json {
+        let v = serde_json::json!({
+            "format": i.format,
+            "arch": i.arch,
+            "os": i.os,
+            "release": i.release,
+            "page_size": i.page_size,
+            "kaslr_offset": hex_opt(i.kaslr_offset),
+            "root": hex_opt(i.root),
+            "paging": i.paging,
+            "ranges": i.ranges.0,
+            "memory_bytes": i.ranges.1,
+            "incomplete": i.incomplete,
+            "remarks": i.remarks,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let or = |s: Option<String>| s.unwrap_or_else(|| "unknown".into());
+    println!("file:         {}", kd.path().display());
+    println!("format:       {}", i.format);
+    println!("arch:         {}", or(i.arch.map(str::to_owned)));
+    println!("os:           {}", or(i.os.map(str::to_owned)));
+    println!("release:      {}", or(i.release));
+    println!("page size:    {}", or(i.page_size.map(|p| p.to_string())));
+    println!(
+        "kaslr offset: {}",
+        or(i.kaslr_offset.map(|o| format!("{o:#x}")))
+    );
+    println!("paging:       {}", i.paging);
+    if let Some(r) = i.root {
+        println!("root table:   {r:#x}");
+    }
+    println!(
+        "memory:       {} ranges, {} MiB",
+        i.ranges.0,
+        i.ranges.1 >> 20
+    );
+    if i.incomplete {
+        println!("incomplete:   yes (the dump says it was cut short)");
+    }
+    for r in i.remarks {
+        println!("note:         {r}");
+    }
+    Ok(())
+}
+
+fn read(
+    kd: &Kvm,
+    phys: bool,
+    hex: bool,
+    addr: u64,
+    len: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const MAX: u64 = 1 << 30;
+    if len > MAX {
+        return Err(format!("refusing to read more than {MAX} bytes at once").into());
+    }
+    let mut buf = vec![0u8; len as usize];
+    let n = if phys {
+        kd.read_phys(addr, &mut buf)?
+    } else {
+        kd.read(addr, &mut buf)?
+    };
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if hex {
+        for (i, line) in buf[..n].chunks(16).enumerate() {
+            let a = addr + 16 * i as u64;
+            let h: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+            let t: String = line
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            writeln!(out, "{a:016x}  {:<47}  |{t}|", h.join(" "))?;
+        }
+    } else {
+        out.write_all(&buf[..n])?;
+    }
+    out.flush()?;
+    if (n as u64) < len {
+        return Err(format!(
+            "{}: read stopped after {n} of {len} bytes: {}",
+            kd.path().display(),
+            kd.geterr()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn convert(
+    kd: &Kvm,
+    to: &str,
+    keep: &[(u64, u64)],
+    output: &PathBuf,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use kvm_core::MapRange;
+    use kvm_core_file::write::{elf, IoSink};
+    let dump = kd.dump();
+    let info = dump.info();
+    // Ranges to write: the dump's own, cut to the --keep ranges when given.
+    let mut ranges: Vec<MapRange> = Vec::new();
+    for r in dump.ranges() {
+        let r = MapRange {
+            start: r.start,
+            len: r.len,
+            value: 0,
+        };
+        if keep.is_empty() {
+            ranges.push(r);
+            continue;
+        }
+        for &(ks, kl) in keep {
+            let s = r.start.max(ks);
+            let e = r.end().min(ks.saturating_add(kl));
+            if s < e {
+                ranges.push(MapRange {
+                    start: s,
+                    len: e - s,
+                    value: 0,
+                });
+            }
+        }
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut notes = Vec::new();
+    if let Some(v) = &info.vmcoreinfo {
+        let text: String = v.entries().map(|(k, v)| format!("{k}={v}\n")).collect();
+        kvm_core_file::write::push_note(&mut notes, info.endian, b"VMCOREINFO", 0, text.as_bytes());
+    }
+    let machine = match info.arch {
+        Some(kvm_core_file::Arch::X86_64) => 62,
+        Some(kvm_core_file::Arch::Aarch64) => 183,
+        Some(kvm_core_file::Arch::I386) => 3,
+        Some(kvm_core_file::Arch::Other(m)) => m,
+        _ => 0,
+    };
+    match to {
+        "elf" => {
+            let f =
+                std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, f));
+            let opts = elf::ElfOptions {
+                is64: true,
+                endian: info.endian,
+                machine,
+            };
+            elf::write_elf(&mut sink, opts, dump, &ranges, &notes, &mut |_| {})
+                .map_err(|e| format!("{}: {e}", output.display()))?;
+            sink.0.flush()?;
+        }
+        other => return Err(format!("unknown output format {other}").into()),
+    }
+    Ok(())
+}

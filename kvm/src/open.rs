@@ -1,0 +1,174 @@
+//! Opening a kernel memory source and reading it.
+
+use crate::Error;
+use kvm_core::{CachedTranslate, PhysAddr, PhysRead, Translate, Translation, VirtAddr, VirtRead};
+use kvm_core_file::linux::{kernel_paging, KernelPaging};
+use kvm_core_file::{Dump, FileReader};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Translations cached per open dump.
+const TLB: usize = 1024;
+
+/// An open kernel memory source (`kvm_t`).
+pub struct Kvm {
+    path: PathBuf,
+    dump: Box<dyn Dump>,
+    /// Kernel paging, when the dump says where the kernel's tables are.
+    paging: Result<CachedTranslate<Box<dyn Translate + Send + Sync>, TLB>, kvm_core::Error>,
+    paging_source: &'static str,
+    root: Option<PhysAddr>,
+    last_error: Mutex<String>,
+}
+
+impl std::fmt::Debug for Kvm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kvm")
+            .field("path", &self.path)
+            .field("dump", &self.dump)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `kvm info` prints: facts about the open source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// The dump format (`elf`, `kdump`, `kdump-flattened`, `lime`, …).
+    pub format: &'static str,
+    /// `uname -m` of the dumped machine, if known.
+    pub arch: Option<&'static str>,
+    /// The operating system, when the dump shows it (`linux`).
+    pub os: Option<&'static str>,
+    /// The kernel release.
+    pub release: Option<String>,
+    /// The kernel's page size.
+    pub page_size: Option<u64>,
+    /// The KASLR slide of the kernel image.
+    pub kaslr_offset: Option<u64>,
+    /// Physical address of the kernel's top page table.
+    pub root: Option<u64>,
+    /// Where the root came from, or why there is none.
+    pub paging: String,
+    /// Number of physical ranges and their total size in bytes.
+    pub ranges: (usize, u64),
+    /// Whether the dump says it is incomplete.
+    pub incomplete: bool,
+    /// Remarks on where facts came from.
+    pub remarks: Vec<String>,
+}
+
+impl Kvm {
+    /// Opens the crash dump at `path`, detecting its format from its
+    /// content, and finds the kernel's page tables from the dump's facts.
+    ///
+    /// A dump whose paging cannot be found still opens: physical reads
+    /// work and virtual reads report why they cannot.
+    pub fn open_dump(path: impl AsRef<Path>) -> Result<Kvm, Error> {
+        let path = path.as_ref().to_path_buf();
+        let file = FileReader::open(&path).map_err(|e| Error::io(Some(path.clone()), e))?;
+        let dump = kvm_core_file::open(file).map_err(|e| Error::core(Some(path.clone()), e))?;
+        let (paging, paging_source, root) = match kernel_paging(dump.info()) {
+            Ok(KernelPaging {
+                paging,
+                root,
+                source,
+            }) => (Ok(CachedTranslate::new(paging)), source, Some(root)),
+            Err(e) => (Err(e), "", None),
+        };
+        Ok(Kvm {
+            path,
+            dump,
+            paging,
+            paging_source,
+            root,
+            last_error: Mutex::new(String::new()),
+        })
+    }
+
+    /// The file this source reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The dump (physical memory and its facts).
+    pub fn dump(&self) -> &dyn Dump {
+        &*self.dump
+    }
+
+    fn fail(&self, e: kvm_core::Error) -> Error {
+        let err = Error::core(Some(self.path.clone()), e);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = err.to_string();
+        }
+        err
+    }
+
+    /// Reads kernel virtual memory at `addr` (`kvm_read`): returns the
+    /// bytes read, fewer than `buf.len()` when the read runs into an
+    /// unmapped or missing page; an error when not even the first byte can
+    /// be read.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        self.read_virt(VirtAddr(addr), buf)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Reads physical memory at `addr`.
+    pub fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        self.dump
+            .read_phys(PhysAddr(addr), buf)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Writes kernel memory (`kvm_write`): dumps are read-only.
+    pub fn write(&self, _addr: u64, _buf: &[u8]) -> Result<usize, Error> {
+        Err(self.fail(kvm_core::Error::ReadOnly))
+    }
+
+    /// Translates a kernel virtual address.
+    pub fn translate(&self, addr: u64) -> Result<Translation, Error> {
+        let t = self.paging.as_ref().map_err(|e| self.fail(*e))?;
+        t.translate(&*self.dump, VirtAddr(addr))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The message of the last error (`kvm_geterr`); empty if none.
+    pub fn geterr(&self) -> String {
+        self.last_error
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Facts about the source.
+    pub fn info(&self) -> Info {
+        let i = self.dump.info();
+        let vi = i.vmcoreinfo.as_ref();
+        let ranges = self.dump.ranges();
+        Info {
+            format: i.format,
+            arch: i.arch.map(|a| a.name()),
+            os: vi.and_then(|v| v.osrelease()).map(|_| "linux"),
+            release: i.kernel_release().map(str::to_owned),
+            page_size: i.page_size,
+            kaslr_offset: vi.and_then(|v| v.kernel_offset()),
+            root: self.root.map(|r| r.0),
+            paging: match &self.paging {
+                Ok(_) => self.paging_source.to_owned(),
+                Err(e) => format!("no kernel paging: {e}"),
+            },
+            ranges: (
+                ranges.len(),
+                ranges.iter().fold(0u64, |a, r| a.saturating_add(r.len)),
+            ),
+            incomplete: i.incomplete,
+            remarks: i.remarks.clone(),
+        }
+    }
+}
+
+impl VirtRead for Kvm {
+    fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
+        let paging = self.paging.as_ref().map_err(|e| *e)?;
+        kvm_core::Translated::new(&*self.dump, paging).read_virt(va, buf)
+    }
+}
