@@ -1,12 +1,100 @@
-//! Process walkers: Linux tasks, FreeBSD `allproc`, OpenBSD `allprocess`.
+//! Process walkers: Linux tasks (FreeBSD `allproc` and OpenBSD
+//! `allprocess` later).
 //!
-//! Written against a kernel address space ([`kvm_core::VirtRead`]) and a
-//! symbol and type lookup from `kvm-elf`, never against a file format:
-//! processes, threads, argv and environment (read through each process's
-//! own page tables), and the load average.
+//! Written against a kernel address space and a symbol and type lookup
+//! ([`Kernel`]), never against a file format: processes, threads, argv and
+//! environment (read through each process's own page tables), the load
+//! average. Every structure offset comes from the kernel's own type
+//! information (BTF) through [`Kernel::offset_of`]: no hard-coded layouts.
 //!
 //! `no_std` + `alloc`.
-//!
-//! Status: tracked in the processes issue; this crate exports nothing yet.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod linux;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kvm_core::{PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead};
+
+/// What a walker needs from the layers below: the kernel's memory, its
+/// symbols and types, and a way to build a process's address space.
+pub trait Kernel {
+    /// The kernel's virtual address space.
+    fn kernel(&self) -> &dyn VirtRead;
+    /// Physical memory (for process address spaces).
+    fn phys(&self) -> &dyn PhysRead;
+    /// The physical address of a kernel virtual address.
+    fn kernel_to_phys(&self, va: VirtAddr) -> Result<PhysAddr>;
+    /// A translator for a process whose top page table is at `pgd`.
+    fn user_paging(&self, pgd: PhysAddr) -> Result<Box<dyn Translate + '_>>;
+    /// A kernel symbol's runtime address.
+    fn symbol(&self, name: &str) -> Option<u64>;
+    /// The byte offset of a member path such as `task_struct.mm` or
+    /// `mm_struct.arg_start` (members of anonymous structs and unions
+    /// included).
+    fn offset_of(&self, path: &str) -> Option<u64>;
+    /// The size of a type (`task_struct`) or of a member path
+    /// (`task_struct.comm`).
+    fn size_of(&self, name: &str) -> Option<u64>;
+    /// The value of an enumerator (`PIDTYPE_PGID`).
+    fn enum_value(&self, name: &str) -> Option<i64>;
+}
+
+/// Strings that may be unavailable: a page of argv/env can be missing from
+/// a filtered dump or swapped out; then the list says so instead of
+/// guessing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Strings {
+    /// The strings, split at NUL bytes.
+    Read(Vec<String>),
+    /// Some of the memory holding them could not be read.
+    Unavailable(kvm_core::Error),
+}
+
+/// One thread of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    /// Thread id (the kernel's `pid`).
+    pub tid: u32,
+    /// The thread's `comm`.
+    pub name: String,
+    /// State letter as `/proc/PID/stat` prints it.
+    pub state: char,
+    /// CPU the thread last ran on.
+    pub cpu: Option<u32>,
+    /// Whether it is running on that CPU right now.
+    pub oncpu: bool,
+}
+
+/// One process (thread-group leader), as `kvm_getprocs` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Process id (`tgid`).
+    pub pid: u32,
+    /// The real parent's pid (0 for the roots).
+    pub ppid: u32,
+    /// Process group id.
+    pub pgrp: u32,
+    /// Session id.
+    pub session: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// State letter as `/proc/PID/stat` prints it (R S D T t X Z P I).
+    pub state: char,
+    /// The kernel's `comm` (at most 15 bytes).
+    pub comm: String,
+    /// A kernel thread (no user address space).
+    pub kthread: bool,
+    /// `task_struct` address (for `getargv` and debugging).
+    pub task: u64,
+    /// Threads, leader first.
+    pub threads: Vec<Thread>,
+}

@@ -1,0 +1,446 @@
+//! Linux: the task list, threads, argv/env, load average and uname, with
+//! every structure offset taken from the kernel's BTF.
+//!
+//! The state letters follow `fs/proc/array.c` (`task_state_array`,
+//! `__task_state_index` in `include/linux/sched.h`); the load average
+//! follows `fs/proc/loadavg.c` (`LOAD_INT`/`LOAD_FRAC` with `FIXED_1/200`
+//! rounding). These are constants of the ABI, not structure layouts.
+
+use crate::{Kernel, Process, Strings, Thread};
+use alloc::string::String;
+use alloc::vec::Vec;
+use kvm_core::{Error, Result, Translated, VirtAddr, VirtReadExt};
+
+/// Processes and threads visited before a list is declared corrupt (a
+/// cycle that does not come back to its head).
+pub const MAX_TASKS: usize = 1 << 22;
+/// Longest argv or environment block read (the kernel's own limit on
+/// arguments is far below: `ARG_MAX` is 2 MiB plus the stack rlimit).
+pub const MAX_ARGS: u64 = 16 << 20;
+
+/// `PF_KTHREAD` in `task_struct.flags`.
+const PF_KTHREAD: u32 = 0x0020_0000;
+/// `TASK_REPORT`: the state bits /proc reports.
+const TASK_REPORT: u32 = 0x7f;
+/// `TASK_IDLE` = `TASK_UNINTERRUPTIBLE | TASK_NOLOAD`.
+const TASK_IDLE: u32 = 0x402;
+/// `TASK_RTLOCK_WAIT` (5.15+): reported as `D`.
+const TASK_RTLOCK_WAIT: u32 = 0x1000;
+/// Letters by `fls(state)`, as `task_state_array` orders them.
+const STATE_LETTERS: &[u8; 9] = b"RSDTtXZPI";
+
+/// Offsets resolved once from BTF.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    tasks: u64,
+    pid: u64,
+    tgid: u64,
+    comm: u64,
+    comm_len: u64,
+    real_parent: u64,
+    mm: u64,
+    real_cred: u64,
+    signal: u64,
+    state: u64,
+    state_size: u64,
+    exit_state: u64,
+    flags: u64,
+    cpu: Option<u64>,
+    on_cpu: Option<u64>,
+    thread_node: u64,
+    signal_thread_head: u64,
+    signal_pids: u64,
+    pid_numbers: u64,
+    upid_nr: u64,
+    pidtype_pgid: u64,
+    pidtype_sid: u64,
+    cred_uid: u64,
+    cred_gid: u64,
+    mm_pgd: u64,
+    mm_arg_start: u64,
+    mm_arg_end: u64,
+    mm_env_start: u64,
+    mm_env_end: u64,
+}
+
+fn need<K: Kernel + ?Sized>(k: &K, path: &'static str) -> Result<u64> {
+    k.offset_of(path).ok_or(Error::Unsupported(path))
+}
+
+impl Layout {
+    fn resolve<K: Kernel + ?Sized>(k: &K) -> Result<Layout> {
+        // `__state` since 5.14, `state` before.
+        let (state, state_size) = match k.offset_of("task_struct.__state") {
+            Some(o) => (o, k.size_of("task_struct.__state").unwrap_or(4)),
+            None => (
+                need(k, "task_struct.state")?,
+                k.size_of("task_struct.state").unwrap_or(8),
+            ),
+        };
+        let pidtype = |n: &'static str| {
+            k.enum_value(n)
+                .and_then(|v| u64::try_from(v).ok())
+                .ok_or(Error::Unsupported(n))
+        };
+        Ok(Layout {
+            tasks: need(k, "task_struct.tasks")?,
+            pid: need(k, "task_struct.pid")?,
+            tgid: need(k, "task_struct.tgid")?,
+            comm: need(k, "task_struct.comm")?,
+            comm_len: k.size_of("task_struct.comm").unwrap_or(16).min(64),
+            real_parent: need(k, "task_struct.real_parent")?,
+            mm: need(k, "task_struct.mm")?,
+            real_cred: need(k, "task_struct.real_cred")?,
+            signal: need(k, "task_struct.signal")?,
+            state,
+            state_size,
+            exit_state: need(k, "task_struct.exit_state")?,
+            flags: need(k, "task_struct.flags")?,
+            cpu: k
+                .offset_of("task_struct.cpu")
+                .or_else(|| k.offset_of("task_struct.thread_info.cpu")),
+            on_cpu: k.offset_of("task_struct.on_cpu"),
+            thread_node: need(k, "task_struct.thread_node")?,
+            signal_thread_head: need(k, "signal_struct.thread_head")?,
+            signal_pids: need(k, "signal_struct.pids")?,
+            pid_numbers: need(k, "pid.numbers")?,
+            upid_nr: need(k, "upid.nr")?,
+            pidtype_pgid: pidtype("PIDTYPE_PGID")?,
+            pidtype_sid: pidtype("PIDTYPE_SID")?,
+            cred_uid: need(k, "cred.uid")?,
+            cred_gid: need(k, "cred.gid")?,
+            mm_pgd: need(k, "mm_struct.pgd")?,
+            mm_arg_start: need(k, "mm_struct.arg_start")?,
+            mm_arg_end: need(k, "mm_struct.arg_end")?,
+            mm_env_start: need(k, "mm_struct.env_start")?,
+            mm_env_end: need(k, "mm_struct.env_end")?,
+        })
+    }
+}
+
+/// The state letter `/proc/PID/stat` prints for these `__state` and
+/// `exit_state` values.
+pub fn state_letter(state: u32, exit_state: u32) -> char {
+    let mut s = (state | exit_state) & TASK_REPORT;
+    if state & TASK_IDLE == TASK_IDLE {
+        s = TASK_REPORT + 1;
+    }
+    if state & TASK_RTLOCK_WAIT != 0 {
+        s = 2; // TASK_UNINTERRUPTIBLE
+    }
+    let fls = 32 - s.leading_zeros();
+    STATE_LETTERS.get(fls as usize).map_or('?', |&b| b as char)
+}
+
+/// A Linux kernel seen through a [`Kernel`].
+#[derive(Debug)]
+pub struct Linux<'k, K: ?Sized> {
+    k: &'k K,
+    l: Layout,
+    init_task: u64,
+}
+
+impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
+    /// Resolves the layout from BTF and finds `init_task`: from the
+    /// symbol, else by a checked search near `init_uts_ns` (arm64 kernels
+    /// without CONFIG_KALLSYMS_ALL have no data symbols).
+    pub fn new(k: &'k K) -> Result<Self> {
+        let l = Layout::resolve(k)?;
+        let mut this = Linux { k, l, init_task: 0 };
+        this.init_task = match k.symbol("init_task") {
+            Some(a) if this.is_init_task(a) => a,
+            Some(_) => {
+                return Err(Error::Malformed(
+                    "init_task does not look like the idle task",
+                ))
+            }
+            None => this.find_init_task()?,
+        };
+        Ok(this)
+    }
+
+    /// The address of `init_task`.
+    pub fn init_task(&self) -> u64 {
+        self.init_task
+    }
+
+    fn mem(&self) -> &dyn kvm_core::VirtRead {
+        self.k.kernel()
+    }
+
+    fn ptr(&self, addr: u64) -> Result<u64> {
+        self.mem().read_u64_le(VirtAddr(addr))
+    }
+
+    fn u32_at(&self, addr: u64) -> Result<u32> {
+        self.mem().read_u32_le(VirtAddr(addr))
+    }
+
+    /// The idle task of CPU 0: pid 0, its `tasks` list consistent.
+    fn is_init_task(&self, t: u64) -> bool {
+        let l = &self.l;
+        let check = || -> Result<bool> {
+            let (pid, tgid) = (self.u32_at(t + l.pid)?, self.u32_at(t + l.tgid)?);
+            let next = self.ptr(t + l.tasks)?;
+            let back = self.ptr(next + 8)?; // list_head.prev
+            Ok(pid == 0 && tgid == 0 && back == t + l.tasks && self.ptr(t + l.mm)? == 0)
+        };
+        check().unwrap_or(false)
+    }
+
+    /// Searches the kernel image around `init_uts_ns` (both are in the
+    /// image's data) for the idle task's comm "swapper/0" and validates
+    /// each hit with [`Self::is_init_task`].
+    fn find_init_task(&self) -> Result<u64> {
+        let anchor = self
+            .k
+            .symbol("init_uts_ns")
+            .ok_or(Error::Unsupported("no init_task and no init_uts_ns symbol"))?;
+        const WINDOW: u64 = 48 << 20;
+        const CHUNK: usize = 1 << 20;
+        let needle = b"swapper/0\0";
+        let mut buf = alloc::vec![0u8; CHUNK + needle.len()];
+        let start = anchor.saturating_sub(WINDOW) & !0xfff;
+        let mut at = start;
+        while at < anchor.saturating_add(WINDOW) {
+            let n = self.mem().read_virt(VirtAddr(at), &mut buf).unwrap_or(0);
+            let mut i = 0;
+            while let Some(p) = buf
+                .get(i..n)
+                .and_then(|w| w.windows(needle.len()).position(|x| x == needle))
+            {
+                let hit = at + (i + p) as u64;
+                if let Some(t) = hit.checked_sub(self.l.comm) {
+                    if self.is_init_task(t) {
+                        return Ok(t);
+                    }
+                }
+                i += p + 1;
+            }
+            at += CHUNK as u64;
+        }
+        Err(Error::Unsupported(
+            "init_task not found (no symbol, and no idle task near init_uts_ns)",
+        ))
+    }
+
+    fn comm(&self, t: u64) -> Result<String> {
+        let mut b = [0u8; 64];
+        let b = &mut b[..self.l.comm_len as usize];
+        self.mem().read_virt_exact(VirtAddr(t + self.l.comm), b)?;
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        Ok(String::from_utf8_lossy(&b[..end]).into_owned())
+    }
+
+    fn state(&self, t: u64) -> Result<char> {
+        let state = match self.l.state_size {
+            8 => self.ptr(t + self.l.state)? as u32,
+            _ => self.u32_at(t + self.l.state)?,
+        };
+        Ok(state_letter(state, self.u32_at(t + self.l.exit_state)?))
+    }
+
+    /// Follows a `list_head` ring from `head`, returning the containing
+    /// objects (`entry - member`), bounded by [`MAX_TASKS`].
+    fn list(&self, head: u64, member: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        let mut cur = self.ptr(head)?;
+        while cur != head {
+            if out.len() >= MAX_TASKS {
+                return Err(Error::Malformed(
+                    "task list does not close (corrupt or cyclic)",
+                ));
+            }
+            out.push(cur.wrapping_sub(member));
+            cur = self.ptr(cur)?;
+        }
+        Ok(out)
+    }
+
+    fn pid_of(&self, signal: u64, kind: u64) -> Result<u32> {
+        let pid = self.ptr(signal + self.l.signal_pids + 8 * kind)?;
+        if pid == 0 {
+            return Ok(0);
+        }
+        self.u32_at(pid + self.l.pid_numbers + self.l.upid_nr)
+    }
+
+    fn thread(&self, t: u64) -> Result<Thread> {
+        let cpu = match self.l.cpu {
+            Some(o) => Some(self.u32_at(t + o)?),
+            None => None,
+        };
+        let oncpu = match self.l.on_cpu {
+            Some(o) => self.u32_at(t + o)? != 0,
+            None => false,
+        };
+        Ok(Thread {
+            tid: self.u32_at(t + self.l.pid)?,
+            name: self.comm(t)?,
+            state: self.state(t)?,
+            cpu,
+            oncpu,
+        })
+    }
+
+    /// The process whose thread-group leader is the task at `t`.
+    pub fn process(&self, t: u64) -> Result<Process> {
+        let l = &self.l;
+        let parent = self.ptr(t + l.real_parent)?;
+        let cred = self.ptr(t + l.real_cred)?;
+        let signal = self.ptr(t + l.signal)?;
+        let flags = self.u32_at(t + l.flags)?;
+        let mut threads = Vec::new();
+        for th in self.list(signal + l.signal_thread_head, l.thread_node)? {
+            threads.push(self.thread(th)?);
+        }
+        // The leader first, as /proc/PID/task lists it.
+        let leader = self.u32_at(t + l.pid)?;
+        if let Some(i) = threads.iter().position(|th| th.tid == leader) {
+            threads[..=i].rotate_right(1);
+        }
+        let ppid = if parent == 0 {
+            0
+        } else {
+            self.u32_at(parent + l.tgid)?
+        };
+        Ok(Process {
+            pid: self.u32_at(t + l.tgid)?,
+            ppid,
+            pgrp: self.pid_of(signal, l.pidtype_pgid)?,
+            session: self.pid_of(signal, l.pidtype_sid)?,
+            uid: self.u32_at(cred + l.cred_uid)?,
+            gid: self.u32_at(cred + l.cred_gid)?,
+            state: self.state(t)?,
+            comm: self.comm(t)?,
+            kthread: flags & PF_KTHREAD != 0,
+            task: t,
+            threads,
+        })
+    }
+
+    /// Every process except the idle task (pid 0), in task-list order (as
+    /// `/proc` lists them).
+    pub fn processes(&self) -> Result<Vec<Process>> {
+        let tasks = self.list(self.init_task + self.l.tasks, self.l.tasks)?;
+        tasks.into_iter().map(|t| self.process(t)).collect()
+    }
+
+    fn strings(&self, t: u64, start_off: u64, end_off: u64) -> Strings {
+        let read = || -> Result<Vec<String>> {
+            let mm = self.ptr(t + self.l.mm)?;
+            if mm == 0 {
+                return Ok(Vec::new()); // kernel thread, or a zombie that released its mm
+            }
+            let (start, end) = (self.ptr(mm + start_off)?, self.ptr(mm + end_off)?);
+            if end < start || end - start > MAX_ARGS {
+                return Err(Error::Malformed("argument area bounds are implausible"));
+            }
+            let pgd = self
+                .k
+                .kernel_to_phys(VirtAddr(self.ptr(mm + self.l.mm_pgd)?))?;
+            let user = Translated::new(self.k.phys(), self.k.user_paging(pgd)?);
+            let mut buf = alloc::vec![0u8; (end - start) as usize];
+            user.read_virt_exact(VirtAddr(start), &mut buf)?;
+            let mut v: Vec<String> = buf
+                .split(|&b| b == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect();
+            if buf.last() == Some(&0) {
+                v.pop(); // the terminating NUL, not an empty last string
+            }
+            Ok(v)
+        };
+        match read() {
+            Ok(v) => Strings::Read(v),
+            Err(e) => Strings::Unavailable(e),
+        }
+    }
+
+    /// The arguments of the process at task `t` (`kvm_getargv`), read
+    /// through the process's own page tables.
+    pub fn argv(&self, t: u64) -> Strings {
+        self.strings(t, self.l.mm_arg_start, self.l.mm_arg_end)
+    }
+
+    /// The environment of the process at task `t` (`kvm_getenvv`).
+    pub fn envv(&self, t: u64) -> Strings {
+        self.strings(t, self.l.mm_env_start, self.l.mm_env_end)
+    }
+
+    /// The 1, 5 and 15-minute load averages as `/proc/loadavg` prints them
+    /// (two decimals).
+    pub fn loadavg(&self) -> Result<[f64; 3]> {
+        let avenrun = self
+            .k
+            .symbol("avenrun")
+            .ok_or(Error::Unsupported("no avenrun symbol"))?;
+        let mut out = [0.0; 3];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = loadavg_value(self.ptr(avenrun + 8 * i as u64)?);
+        }
+        Ok(out)
+    }
+
+    /// `uname -r` from `init_uts_ns`.
+    pub fn release(&self) -> Result<String> {
+        self.uts_field("new_utsname.release")
+    }
+
+    /// The host name from `init_uts_ns`.
+    pub fn hostname(&self) -> Result<String> {
+        self.uts_field("new_utsname.nodename")
+    }
+
+    fn uts_field(&self, field: &'static str) -> Result<String> {
+        let ns = self
+            .k
+            .symbol("init_uts_ns")
+            .ok_or(Error::Unsupported("no init_uts_ns symbol"))?;
+        let at = ns + need(self.k, "uts_namespace.name")? + need(self.k, field)?;
+        let mut b = [0u8; 65];
+        self.mem().read_virt_exact(VirtAddr(at), &mut b)?;
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        Ok(String::from_utf8_lossy(&b[..end]).into_owned())
+    }
+}
+
+/// One `avenrun` value (fixed point, 11 fraction bits) as `/proc/loadavg`
+/// prints it: `LOAD_INT.LOAD_FRAC` after adding `FIXED_1/200`.
+pub fn loadavg_value(avenrun: u64) -> f64 {
+    const FSHIFT: u32 = 11;
+    const FIXED_1: u64 = 1 << FSHIFT;
+    let a = avenrun.wrapping_add(FIXED_1 / 200);
+    let int = a >> FSHIFT;
+    let frac = ((a & (FIXED_1 - 1)) * 100) >> FSHIFT;
+    int as f64 + frac as f64 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_letters_as_proc_prints_them() {
+        assert_eq!(state_letter(0, 0), 'R');
+        assert_eq!(state_letter(1, 0), 'S');
+        assert_eq!(state_letter(2, 0), 'D');
+        assert_eq!(state_letter(4, 0), 'T');
+        assert_eq!(state_letter(8, 0), 't');
+        assert_eq!(state_letter(0, 16), 'X');
+        assert_eq!(state_letter(0, 32), 'Z');
+        assert_eq!(state_letter(0x40, 0), 'P');
+        assert_eq!(state_letter(0x402, 0), 'I');
+        assert_eq!(state_letter(0x1000, 0), 'D');
+        // TASK_KILLABLE (WAKEKILL | UNINTERRUPTIBLE) is D.
+        assert_eq!(state_letter(0x102, 0), 'D');
+    }
+
+    #[test]
+    fn loadavg_rounding() {
+        // 0.60 as the kernel stores it: 0.6 * 2048 = 1228.8 → 1229.
+        assert_eq!(loadavg_value(1229), 0.60);
+        assert_eq!(loadavg_value(0), 0.0);
+        assert_eq!(loadavg_value(2048 * 3 + 1024), 3.50);
+    }
+}
