@@ -5,7 +5,7 @@
 use crate::dump::{Arch, DumpInfo};
 use crate::{Error, Result};
 use alloc::boxed::Box;
-use kvm_core::arch::aarch64::{Aarch64, Granule};
+use kvm_core::arch::aarch64::{Aarch64, Granule, Half};
 use kvm_core::arch::x86_64::X86_64;
 use kvm_core::{PhysAddr, Translate};
 
@@ -17,6 +17,8 @@ pub const X86_64_START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 pub struct KernelPaging {
     /// The translator.
     pub paging: Box<dyn Translate + Send + Sync>,
+    /// The architecture's paging, to build process address spaces.
+    pub arch: ArchPaging,
     /// The root table's physical address.
     pub root: PhysAddr,
     /// Where the root came from (for `kvm info`).
@@ -29,6 +31,28 @@ impl core::fmt::Debug for KernelPaging {
             .field("root", &self.root)
             .field("source", &self.source)
             .finish()
+    }
+}
+
+/// The kernel's paging configuration, concrete, so that a process's
+/// tables can be walked the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchPaging {
+    /// x86-64.
+    X86_64(X86_64),
+    /// arm64 (the kernel half).
+    Aarch64(Aarch64),
+}
+
+impl ArchPaging {
+    /// A translator for a process whose top table (`mm->pgd`) is at
+    /// physical address `pgd`: the same paging mode (levels, masks,
+    /// granule, VA size); on arm64 the user half (TTBR0).
+    pub fn user(&self, pgd: PhysAddr) -> Box<dyn Translate + Send + Sync> {
+        match *self {
+            ArchPaging::X86_64(t) => Box::new(t.with_root(pgd)),
+            ArchPaging::Aarch64(t) => Box::new(t.with_half(Half::User, pgd)),
+        }
     }
 }
 
@@ -63,6 +87,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                 }
                 return Ok(KernelPaging {
                     root: t.root(),
+                    arch: ArchPaging::X86_64(t),
                     paging: Box::new(t),
                     source: "VMCOREINFO init_top_pgt and phys_base",
                 });
@@ -73,6 +98,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                 let t = X86_64::new(PhysAddr(cr3), levels)?;
                 return Ok(KernelPaging {
                     root: t.root(),
+                    arch: ArchPaging::X86_64(t),
                     paging: Box::new(t),
                     source: "CR3 of QEMU's CPU note",
                 });
@@ -108,6 +134,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                 .with_pa52(pa52);
             Ok(KernelPaging {
                 root: t.root(),
+                arch: ArchPaging::Aarch64(t),
                 paging: Box::new(t),
                 source: "VMCOREINFO swapper_pg_dir and kimage_voffset",
             })

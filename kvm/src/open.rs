@@ -2,7 +2,7 @@
 
 use crate::Error;
 use kvm_core::{CachedTranslate, PhysAddr, PhysRead, Translate, Translation, VirtAddr, VirtRead};
-use kvm_core_file::linux::{kernel_paging, KernelPaging};
+use kvm_core_file::linux::{kernel_paging, ArchPaging, KernelPaging};
 use kvm_core_file::{Dump, FileReader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,6 +18,7 @@ pub struct Kvm {
     paging: Result<CachedTranslate<Box<dyn Translate + Send + Sync>, TLB>, kvm_core::Error>,
     paging_source: &'static str,
     root: Option<PhysAddr>,
+    arch_paging: Option<ArchPaging>,
     last_error: Mutex<String>,
 }
 
@@ -72,15 +73,18 @@ impl Kvm {
                 paging,
                 root,
                 source,
-            }) => (Ok(CachedTranslate::new(paging)), source, Some(root)),
+                arch,
+            }) => (Ok(CachedTranslate::new(paging)), source, Some((root, arch))),
             Err(e) => (Err(e), "", None),
         };
+        let (root, arch_paging) = (root.map(|r| r.0), root.map(|r| r.1));
         Ok(Kvm {
             path,
             dump,
             paging,
             paging_source,
             root,
+            arch_paging,
             last_error: Mutex::new(String::new()),
         })
     }

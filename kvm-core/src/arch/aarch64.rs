@@ -162,6 +162,18 @@ impl Aarch64 {
         self.granule
     }
 
+    /// The VA size in bits.
+    pub fn va_bits(&self) -> u32 {
+        self.va_bits
+    }
+
+    /// The same configuration for the other half of the address space
+    /// (a process's TTBR0 tables next to the kernel's TTBR1).
+    pub fn with_half(mut self, half: Half, root: PhysAddr) -> Self {
+        self.half = half;
+        self.with_root(root)
+    }
+
     /// The output address of a descriptor whose address field starts at
     /// bit `low` (page shift, or block shift for blocks).
     #[inline]

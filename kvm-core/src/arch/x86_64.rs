@@ -58,6 +58,12 @@ impl X86_64 {
         self
     }
 
+    /// The same paging mode and masks with another root (a process's PGD).
+    pub fn with_root(mut self, root: PhysAddr) -> Self {
+        self.root = root.0 & self.frame_mask;
+        self
+    }
+
     /// The top table's physical address.
     pub fn root(&self) -> PhysAddr {
         PhysAddr(self.root)

@@ -26,7 +26,12 @@ impl Set {
             .as_object()
             .expect("truth.json has a dumps object")
             .iter()
-            .map(|(k, f)| (k.clone(), self.dir.join(f.as_str().expect("dump file name"))))
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    self.dir.join(f.as_str().expect("dump file name")),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -71,12 +76,18 @@ pub fn sets() -> Vec<Set> {
         if !dir.join(".complete").exists() {
             continue;
         }
-        let truth: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).expect("truth.json"))
-            .expect("truth.json parses");
+        let truth: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("truth.json")).expect("truth.json"),
+        )
+        .expect("truth.json parses");
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         out.push(Set { name, dir, truth });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    assert!(!out.is_empty(), "{}: no complete lab set: run `cargo xtask fixtures`", root.display());
+    assert!(
+        !out.is_empty(),
+        "{}: no complete lab set: run `cargo xtask fixtures`",
+        root.display()
+    );
     out
 }
