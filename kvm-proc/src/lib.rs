@@ -25,6 +25,8 @@ use kvm_core::{PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead};
 /// What a walker needs from the layers below: the kernel's memory, its
 /// symbols and types, and a way to build a process's address space.
 pub trait Kernel {
+    /// The machine's architecture.
+    fn arch(&self) -> Arch;
     /// The kernel's virtual address space.
     fn kernel(&self) -> &dyn VirtRead;
     /// Physical memory (for process address spaces).
@@ -44,6 +46,16 @@ pub trait Kernel {
     fn size_of(&self, name: &str) -> Option<u64>;
     /// The value of an enumerator (`PIDTYPE_PGID`).
     fn enum_value(&self, name: &str) -> Option<i64>;
+}
+
+/// Architectures the walkers know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Arch {
+    /// x86-64.
+    X86_64,
+    /// 64-bit Arm.
+    Aarch64,
 }
 
 /// Strings that may be unavailable: a page of argv/env can be missing from

@@ -382,6 +382,21 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         Ok(out)
     }
 
+    /// The global a small function loads first, for kernels without data
+    /// symbols (arm64 only, see [`aarch64_adrp_target`]).
+    fn global_from_code(&self, function: &'static str) -> Result<u64> {
+        if self.k.arch() != crate::Arch::Aarch64 {
+            return Err(Error::Unsupported(function));
+        }
+        let f = self
+            .k
+            .symbol(function)
+            .ok_or(Error::Unsupported(function))?;
+        let mut code = [0u8; 64];
+        let n = self.mem().read_virt(VirtAddr(f), &mut code)?;
+        aarch64_adrp_target(&code[..n - n % 4], f).ok_or(Error::Unsupported(function))
+    }
+
     /// `uname -r` from `init_uts_ns`.
     pub fn release(&self) -> Result<String> {
         self.uts_field("new_utsname.release")
@@ -442,5 +457,89 @@ mod tests {
         assert_eq!(loadavg_value(1229), 0.60);
         assert_eq!(loadavg_value(0), 0.0);
         assert_eq!(loadavg_value(2048 * 3 + 1024), 3.50);
+    }
+}
+
+/// arm64: the address a function loads with `ADRP Xn, sym` followed by
+/// `ADD Xd, Xn, #:lo12:sym` or `LDR Xt, [Xn, #:lo12:sym]` — how an arm64
+/// kernel reaches a global, and so a way to find data symbols (such as
+/// `avenrun` from `get_avenrun`) in kernels whose kallsyms holds functions
+/// only. `code` is the function's first bytes, `pc` its address. Returns
+/// the first such target (ARM ARM C6.2.10 ADRP, C6.2.4 ADD (immediate),
+/// C6.2.132 LDR (immediate, unsigned offset)).
+pub fn aarch64_adrp_target(code: &[u8], pc: u64) -> Option<u64> {
+    let insns: Vec<(u64, u32)> = code
+        .chunks_exact(4)
+        .enumerate()
+        .map(|(i, b)| {
+            (
+                pc.wrapping_add(4 * i as u64),
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            )
+        })
+        .collect();
+    for (i, &(at, insn)) in insns.iter().enumerate() {
+        if insn & 0x9f00_0000 != 0x9000_0000 {
+            continue; // not ADRP
+        }
+        let rd = insn & 0x1f;
+        let immlo = u64::from((insn >> 29) & 3);
+        let immhi = u64::from((insn >> 5) & 0x7_ffff);
+        let imm = ((((immhi << 2) | immlo) << 12) << 31) as i64 >> 31; // sign-extend 33 bits
+        let page = (at & !0xfff).wrapping_add(imm as u64);
+        // The low 12 bits come from the next instruction that uses Xd as base.
+        for &(_, next) in insns.iter().skip(i + 1).take(8) {
+            let rn = (next >> 5) & 0x1f;
+            if rn != rd {
+                continue;
+            }
+            let imm12 = u64::from((next >> 10) & 0xfff);
+            if next & 0xff80_0000 == 0x9100_0000 {
+                // ADD Xd, Xn, #imm12 (no shift)
+                return Some(page.wrapping_add(imm12));
+            }
+            if next & 0xffc0_0000 == 0xf940_0000 {
+                // LDR Xt, [Xn, #imm12 * 8]
+                return Some(page.wrapping_add(imm12 * 8));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod arm64_tests {
+    use super::aarch64_adrp_target;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn adrp_add_and_adrp_ldr() {
+        // adrp x3, #0x1234000 (from pc 0x...1000); add x3, x3, #0x280
+        let pc = 0xffff_8000_0800_1004u64;
+        let delta_pages: u64 = 0x1234;
+        let immlo = (delta_pages & 3) as u32;
+        let immhi = (delta_pages >> 2) as u32;
+        let adrp = 0x9000_0000 | (immlo << 29) | (immhi << 5) | 3;
+        let add: u32 = 0x9100_0000 | (0x280 << 10) | (3 << 5) | 3;
+        let mut code = Vec::new();
+        code.extend_from_slice(&0xd503_233fu32.to_le_bytes()); // paciasp
+        code.extend_from_slice(&adrp.to_le_bytes());
+        code.extend_from_slice(&add.to_le_bytes());
+        let want = ((pc + 4) & !0xfff) + 0x0123_4000 + 0x280;
+        assert_eq!(aarch64_adrp_target(&code, pc), Some(want));
+        // ldr x5, [x3, #0x10] after the adrp
+        let ldr: u32 = 0xf940_0000 | (2 << 10) | (3 << 5) | 5;
+        code.truncate(8);
+        code.extend_from_slice(&ldr.to_le_bytes());
+        assert_eq!(
+            aarch64_adrp_target(&code, pc),
+            Some(((pc + 4) & !0xfff) + 0x0123_4000 + 0x10)
+        );
+        // Negative page offsets sign-extend.
+        let back = 0x9000_0000u32 | (3 << 29) | (0x7_ffff << 5) | 1; // -1 page
+        let add1: u32 = 0x9100_0000 | (8 << 10) | (1 << 5) | 1;
+        let code: Vec<u8> = [back, add1].iter().flat_map(|i| i.to_le_bytes()).collect();
+        assert_eq!(aarch64_adrp_target(&code, 0x10_0000), Some(0xf_f008));
+        assert_eq!(aarch64_adrp_target(&[0; 16], 0), None);
     }
 }
