@@ -371,10 +371,10 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
     /// The 1, 5 and 15-minute load averages as `/proc/loadavg` prints them
     /// (two decimals).
     pub fn loadavg(&self) -> Result<[f64; 3]> {
-        let avenrun = self
-            .k
-            .symbol("avenrun")
-            .ok_or(Error::Unsupported("no avenrun symbol"))?;
+        let avenrun = match self.k.symbol("avenrun") {
+            Some(a) => a,
+            None => self.global_from_code("get_avenrun")?,
+        };
         let mut out = [0.0; 3];
         for (i, o) in out.iter_mut().enumerate() {
             *o = loadavg_value(self.ptr(avenrun + 8 * i as u64)?);
