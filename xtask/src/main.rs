@@ -2,6 +2,8 @@
 //! `.cargo/config.toml`). `cargo xtask ci` is the one command CI and the
 //! README use: if it passes locally, CI passes.
 
+mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -36,6 +38,11 @@ const TASKS: &[Task] = &[
         "run every fuzz target for KVM_FUZZ_SECS seconds (default 60)",
     ),
     ("bench", bench, "cargo bench for the workspace"),
+    (
+        "fixtures",
+        fixtures::fixtures,
+        "make the lab of real Linux kernel dumps with ground truth (QEMU; [--force] [SET...])",
+    ),
 ];
 
 /// The crates that must build without std.
@@ -178,7 +185,9 @@ fn clippy() -> Result<(), String> {
 
 fn test() -> Result<(), String> {
     let mut c = cargo();
-    c.args(["test", "--workspace", "--all-features"]);
+    // Default features: the lab tests (feature `lab`) need the lab and run
+    // in their own step.
+    c.args(["test", "--workspace"]);
     run(c)?;
     for krate in NO_STD_CRATES {
         let mut c = cargo();

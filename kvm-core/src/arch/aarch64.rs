@@ -138,18 +138,24 @@ impl Aarch64 {
 
     /// The same configuration with another root table (another process).
     pub fn with_root(mut self, root: PhysAddr) -> Self {
-        self.root = root.0
-            & if self.pa52 {
-                !0x3f_u64 & ((1 << 52) - 1)
-            } else {
-                OA_48 & !0x3f
-            };
+        // Bits 51:48 are kept even without 52-bit addresses, so that
+        // `with_pa52` may come after `new`; `root_pa` drops them when unused.
+        self.root = root.0 & !0x3f_u64 & ((1 << 52) - 1);
         self
+    }
+
+    /// The root as the walk uses it: 48 or 52 bits.
+    fn root_pa(&self) -> u64 {
+        if self.pa52 {
+            self.root
+        } else {
+            self.root & OA_48
+        }
     }
 
     /// The top table's physical address.
     pub fn root(&self) -> PhysAddr {
-        PhysAddr(self.root)
+        PhysAddr(self.root_pa())
     }
 
     /// The number of levels walked.
@@ -213,7 +219,7 @@ impl Mmu for Aarch64 {
         (shift, (ps - 3).min(self.va_bits - shift))
     }
     fn root(&self) -> u64 {
-        self.root
+        self.root_pa()
     }
     #[inline]
     fn check_va(&self, va: u64) -> Result<u64> {
