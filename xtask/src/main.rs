@@ -38,6 +38,7 @@ const TASKS: &[Task] = &[
         "run every fuzz target for KVM_FUZZ_SECS seconds (default 60)",
     ),
     ("bench", bench, "cargo bench for the workspace"),
+    ("lab", lab, "the checks against the real-kernel lab (run `fixtures` first)"),
     (
         "fixtures",
         fixtures::fixtures,
@@ -131,6 +132,8 @@ fn ci() -> Result<(), String> {
         ("doc", doc),
         ("nostd", nostd),
         ("fuzz-build", fuzz_build),
+        ("fixtures", fixtures::fixtures),
+        ("lab", lab),
     ];
     let mut times = Vec::new();
     for (name, f) in steps {
@@ -299,6 +302,14 @@ fn fuzz() -> Result<(), String> {
         run(c)?;
     }
     Ok(())
+}
+
+/// The tests that read the lab's real dumps (release build: they read
+/// gigabytes).
+fn lab() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["test", "--release", "-p", "kvm", "--features", "lab", "--test", "lab", "--", "--nocapture"]);
+    run(c)
 }
 
 fn bench() -> Result<(), String> {
