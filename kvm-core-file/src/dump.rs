@@ -147,9 +147,7 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
         return Ok(Box::new(crate::elf::ElfDump::open(r)?));
     }
     if magic.starts_with(KDUMP_MAGIC) || magic.starts_with(FLAT_MAGIC) {
-        return Err(Error::Unsupported(
-            "kdump-compressed dumps are not readable yet",
-        ));
+        return Ok(Box::new(crate::kdump::KdumpDump::open(r)?));
     }
     if magic.starts_with(LIME_MAGIC) {
         return Ok(Box::new(crate::lime::LimeDump::open(r)?));

@@ -8,8 +8,8 @@
 //! there report [`Error::Excluded`].
 
 use crate::dump::{Arch, Dump, DumpInfo};
-use crate::notes::{self, Notes};
-use crate::{ReadAt, Result, VmCoreInfo};
+use crate::notes;
+use crate::{ReadAt, Result};
 use alloc::vec::Vec;
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, VirtAddr, VirtRead};
 
@@ -143,7 +143,7 @@ impl<R: ReadAt> ElfDump<R> {
                 s.filesz,
                 "ELF PT_NOTE extends past the end of the file",
             )?;
-            read_notes(&mut info, &data)?;
+            notes::read_notes(&mut info, &data)?;
         }
         Ok(ElfDump {
             file,
@@ -354,48 +354,6 @@ fn program_headers<R: ReadAt>(file: &R, h: &Header) -> Result<Vec<(u32, Segment)
         out.push((kind, seg));
     }
     Ok(out)
-}
-
-fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
-    for note in Notes::new(data, info.endian) {
-        let note = note?;
-        match (note.name, note.kind) {
-            (b"VMCOREINFO", 0) => {
-                let v = VmCoreInfo::parse(note.desc)?;
-                if info.page_size.is_none() {
-                    info.page_size = v.page_size();
-                }
-                info.vmcoreinfo = Some(v);
-            }
-            (b"CORE", notes::NT_PRSTATUS) => {
-                if let Some(cpu) = info
-                    .arch
-                    .and_then(|a| notes::prstatus(a, note.desc, info.endian))
-                {
-                    info.cpus.push(cpu);
-                }
-            }
-            (b"QEMU", 0) => {
-                // One per vCPU, in the same order as the NT_PRSTATUS notes.
-                if let Some((cr3, cr4)) = notes::qemu_cpu_state(note.desc) {
-                    let i = info.cpus.iter().position(|c| c.cr3.is_none());
-                    match i {
-                        Some(i) => {
-                            info.cpus[i].cr3 = Some(cr3);
-                            info.cpus[i].cr4 = Some(cr4);
-                        }
-                        None => info.cpus.push(crate::CpuState {
-                            cr3: Some(cr3),
-                            cr4: Some(cr4),
-                            ..Default::default()
-                        }),
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 impl<R: ReadAt> PhysRead for ElfDump<R> {

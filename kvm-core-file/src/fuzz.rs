@@ -65,3 +65,29 @@ pub fn notes(data: &[u8]) {
     }
     let _ = data.size();
 }
+
+/// A kdump-compressed file, plain or flattened: headers, bitmaps, rank
+/// index, descriptors and page decoding, through [`crate::KdumpDump`].
+pub fn kdump(data: &[u8]) {
+    use kvm_core::PhysRead as _;
+    let Ok(d) = crate::KdumpDump::open(data) else {
+        return;
+    };
+    exercise(&d);
+    let _ = d.eraseinfo();
+    let mut page = [0u8; 4096];
+    // Every state the bitmaps give for the first PFNs; reads that start
+    // inside a page and cross into the next.
+    for pfn in 0..d.max_pfn().min(64) {
+        if let crate::kdump::PageState::Dumpable(i) = d.page_state(pfn) {
+            let _ = d.page_desc(i);
+        }
+        let pa = pfn.saturating_mul(d.block_size()).saturating_add(7);
+        let _ = d.read_phys(PhysAddr(pa), &mut page[..100]);
+    }
+    for r in d.ranges().iter().take(8) {
+        let _ = d.read_phys(PhysAddr(r.end().saturating_sub(16)), &mut page);
+    }
+    let _ = d.read_phys(PhysAddr(u64::MAX - 3), &mut page[..8]);
+    let _ = d.memory_ranges().len();
+}

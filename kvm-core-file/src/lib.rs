@@ -17,8 +17,10 @@
 //! use; bad input gives an [`Error`], never a panic or an allocation sized
 //! by the file.
 //!
-//! Status: ELF cores (vmcore, QEMU dumps) and VMCOREINFO are here; the
-//! other formats and the writers are tracked in the dump issue.
+//! Status: ELF cores (vmcore, QEMU dumps), kdump-compressed files (plain
+//! and flattened, every compression) and VMCOREINFO are read; kdump files
+//! are written ([`write::kdump`], feature `std`); the other formats are
+//! tracked in the dump issue.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -26,10 +28,13 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod codec;
 mod dump;
 pub mod elf;
+pub mod flat;
 pub mod fuzz;
 mod io;
+pub mod kdump;
 pub mod lime;
 pub mod linux;
 pub mod notes;
@@ -37,8 +42,10 @@ pub mod vmcoreinfo;
 pub mod write;
 
 pub use dump::{open, Arch, CpuState, Dump, DumpInfo};
+pub use flat::FlatReader;
 #[cfg(feature = "std")]
 pub use io::FileReader;
 pub use io::ReadAt;
+pub use kdump::KdumpDump;
 pub use kvm_core::{Error, Result};
 pub use vmcoreinfo::VmCoreInfo;

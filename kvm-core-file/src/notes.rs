@@ -2,8 +2,8 @@
 //! dump tools use: NT_PRSTATUS, VMCOREINFO, QEMU's CPU state
 //! (FORMATS.md §2.3).
 
-use crate::dump::{Arch, CpuState};
-use crate::{Error, Result};
+use crate::dump::{Arch, CpuState, DumpInfo};
+use crate::{Error, Result, VmCoreInfo};
 use kvm_core::Endian;
 
 /// `NT_PRSTATUS`: one per CPU, name "CORE".
@@ -121,6 +121,50 @@ pub fn qemu_cpu_state(desc: &[u8]) -> Option<(u64, u64)> {
         return None;
     }
     Some((u64_at(416)?, u64_at(424)?))
+}
+
+/// Fills `info` from a note stream in `info.endian` byte order: VMCOREINFO
+/// (and the page size it states, when `info` has none), one [`CpuState`] per
+/// `NT_PRSTATUS` (parsed for `info.arch`), and CR3/CR4 from QEMU's CPU
+/// notes, matched to the CPUs in order. Shared by the ELF and kdump
+/// sources.
+pub fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
+    for note in Notes::new(data, info.endian) {
+        let note = note?;
+        match (note.name, note.kind) {
+            (b"VMCOREINFO", 0) => {
+                let v = VmCoreInfo::parse(note.desc)?;
+                if info.page_size.is_none() {
+                    info.page_size = v.page_size();
+                }
+                info.vmcoreinfo = Some(v);
+            }
+            (b"CORE", NT_PRSTATUS) => {
+                if let Some(cpu) = info.arch.and_then(|a| prstatus(a, note.desc, info.endian)) {
+                    info.cpus.push(cpu);
+                }
+            }
+            (b"QEMU", 0) => {
+                // One per vCPU, in the same order as the NT_PRSTATUS notes.
+                if let Some((cr3, cr4)) = qemu_cpu_state(note.desc) {
+                    let i = info.cpus.iter().position(|c| c.cr3.is_none());
+                    match i {
+                        Some(i) => {
+                            info.cpus[i].cr3 = Some(cr3);
+                            info.cpus[i].cr4 = Some(cr4);
+                        }
+                        None => info.cpus.push(CpuState {
+                            cr3: Some(cr3),
+                            cr4: Some(cr4),
+                            ..Default::default()
+                        }),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -217,7 +217,14 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
                 }
                 i += p + 1;
             }
-            at += CHUNK as u64;
+            // Skip an unmapped page (the image's segments have gaps between
+            // them); otherwise go on from the end of what was read, keeping
+            // an overlap for a string cut at the edge.
+            at += match n {
+                0 => 4096,
+                n if n > needle.len() => (n - needle.len()) as u64,
+                n => n as u64,
+            };
         }
         Err(Error::Unsupported(
             "init_task not found (no symbol, and no idle task near init_uts_ns)",
@@ -487,21 +494,30 @@ pub fn aarch64_adrp_target(code: &[u8], pc: u64) -> Option<u64> {
         let immhi = u64::from((insn >> 5) & 0x7_ffff);
         let imm = ((((immhi << 2) | immlo) << 12) << 31) as i64 >> 31; // sign-extend 33 bits
         let page = (at & !0xfff).wrapping_add(imm as u64);
-        // The low 12 bits come from the next instruction that uses Xd as base.
-        for &(_, next) in insns.iter().skip(i + 1).take(8) {
-            let rn = (next >> 5) & 0x1f;
-            if rn != rd {
+        // Follow Xd through `ADD Xd', Xd, #imm` steps (compilers add a
+        // section anchor first, then the symbol's offset in the section)
+        // to the first load from it.
+        let (mut reg, mut addr, mut added) = (rd, page, false);
+        for &(_, next) in insns.iter().skip(i + 1).take(12) {
+            if (next >> 5) & 0x1f != reg {
                 continue;
             }
             let imm12 = u64::from((next >> 10) & 0xfff);
             if next & 0xff80_0000 == 0x9100_0000 {
-                // ADD Xd, Xn, #imm12 (no shift)
-                return Some(page.wrapping_add(imm12));
+                // ADD Xd, Xn, #imm12 {, LSL #12}
+                let shift = if next & (1 << 22) != 0 { 12 } else { 0 };
+                addr = addr.wrapping_add(imm12 << shift);
+                reg = next & 0x1f;
+                added = true;
+            } else if next & 0xffc0_0000 == 0xf940_0000 {
+                // LDR Xt, [Xn, #imm12 * 8]: the load names the global.
+                return Some(addr.wrapping_add(imm12 * 8));
+            } else {
+                break;
             }
-            if next & 0xffc0_0000 == 0xf940_0000 {
-                // LDR Xt, [Xn, #imm12 * 8]
-                return Some(page.wrapping_add(imm12 * 8));
-            }
+        }
+        if added {
+            return Some(addr);
         }
     }
     None

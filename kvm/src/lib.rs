@@ -20,9 +20,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod linux;
 mod open;
 
 pub use error::Error;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
-pub use open::{Info, Kvm};
+pub use kvm_proc::{Process, Thread};
+pub use open::{Info, Kvm, ProcOp};

@@ -47,6 +47,39 @@ enum Cmd {
         #[arg(value_parser = parse_u64)]
         len: u64,
     },
+    /// List processes (like BSD ps), kernel threads included.
+    Ps {
+        /// The crash dump.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Include each process's threads.
+        #[arg(long)]
+        threads: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look up kernel symbols (kvm_nlist).
+    Nlist {
+        /// The crash dump.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Symbol names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// The 1, 5 and 15-minute load averages.
+    Loadavg {
+        /// The crash dump.
+        #[arg(short = 'M', value_name = "CORE")]
+        core: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the dump's memory in another format.
     Convert {
         /// The crash dump to read.
@@ -100,6 +133,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             addr,
             len,
         } => read(&Kvm::open_dump(core)?, phys, hex, addr, len),
+        Cmd::Ps {
+            core,
+            threads,
+            json,
+        } => ps(&Kvm::open_dump(core)?, threads, json),
+        Cmd::Nlist { core, json, names } => nlist(&Kvm::open_dump(core)?, &names, json),
+        Cmd::Loadavg { core, json } => loadavg(&Kvm::open_dump(core)?, json),
         Cmd::Convert {
             core,
             to,
@@ -107,6 +147,118 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             output,
         } => convert(&Kvm::open_dump(core)?, &to, &keep, &output),
     }
+}
+
+fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let procs = kd.getprocs(kvm::ProcOp::All)?;
+    let strings = |r: Result<Vec<String>, kvm::Error>| match r {
+        Ok(v) => serde_json::json!(v),
+        Err(_) => serde_json::Value::Null, // unavailable: never guessed
+    };
+    if json {
+        let mut out = Vec::with_capacity(procs.len());
+        for p in &procs {
+            let mut o = serde_json::json!({
+                "pid": p.pid, "ppid": p.ppid, "pgrp": p.pgrp, "session": p.session,
+                "uid": p.uid, "gid": p.gid, "state": p.state.to_string(), "comm": p.comm,
+                "kthread": p.kthread,
+                "argv": strings(kd.getargv(p)), "envv": strings(kd.getenvv(p)),
+            });
+            if threads {
+                o["threads"] = p
+                    .threads
+                    .iter()
+                    .map(|t| serde_json::json!({"tid": t.tid, "name": t.name, "state": t.state.to_string(), "oncpu": t.oncpu, "cpu": t.cpu}))
+                    .collect();
+            }
+            out.push(o);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let width = terminal_width();
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    writeln!(
+        out,
+        "{:>7} {:>7} {:>5} {:>5} S COMMAND",
+        "PID", "PPID", "UID", "GID"
+    )?;
+    for p in &procs {
+        let cmd = if p.kthread {
+            format!("[{}]", p.comm)
+        } else {
+            match kd.getargv(p) {
+                Ok(v) if !v.is_empty() => v.join(" "),
+                Ok(_) => format!("[{}]", p.comm),
+                Err(_) => format!("({}) <argv unavailable>", p.comm),
+            }
+        };
+        let line = format!(
+            "{:>7} {:>7} {:>5} {:>5} {} {}",
+            p.pid, p.ppid, p.uid, p.gid, p.state, cmd
+        );
+        let cut: String = line.chars().take(width).collect();
+        writeln!(out, "{cut}")?;
+        if threads && p.threads.len() > 1 {
+            for t in &p.threads {
+                let line = format!(
+                    "{:>7} {:>7} {:>5} {:>5} {}   {}",
+                    t.tid, "", "", "", t.state, t.name
+                );
+                writeln!(out, "{}", line.chars().take(width).collect::<String>())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Columns for human output: `$COLUMNS`, else unlimited when not a terminal.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+fn nlist(kd: &Kvm, names: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let found = kd.nlist(&refs)?;
+    if json {
+        let m: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&found)
+            .map(|(n, a)| (n.clone(), hex_opt(*a)))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        for (n, a) in names.iter().zip(&found) {
+            match a {
+                Some(a) => println!("{a:016x} {n}"),
+                None => println!("{:>16} {n}", "-"),
+            }
+        }
+    }
+    if found.iter().any(Option::is_none) && !json {
+        return Err(format!(
+            "{}: {} of {} symbols not found",
+            kd.path().display(),
+            found.iter().filter(|a| a.is_none()).count(),
+            names.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn loadavg(kd: &Kvm, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let l = kd.getloadavg()?;
+    if json {
+        println!("{}", serde_json::to_string(&l)?);
+    } else {
+        println!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
+    }
+    Ok(())
 }
 
 fn hex_opt(v: Option<u64>) -> serde_json::Value {

@@ -1,11 +1,14 @@
 //! Opening a kernel memory source and reading it.
 
+use crate::linux::{KernelView, LinuxData};
 use crate::Error;
 use kvm_core::{CachedTranslate, PhysAddr, PhysRead, Translate, Translation, VirtAddr, VirtRead};
 use kvm_core_file::linux::{kernel_paging, ArchPaging, KernelPaging};
 use kvm_core_file::{Dump, FileReader};
+use kvm_proc::linux::Linux;
+use kvm_proc::{Process, Strings};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Translations cached per open dump.
 const TLB: usize = 1024;
@@ -19,6 +22,8 @@ pub struct Kvm {
     paging_source: &'static str,
     root: Option<PhysAddr>,
     arch_paging: Option<ArchPaging>,
+    /// Symbols and types of the kernel, loaded on first use.
+    linux: OnceLock<Result<LinuxData, kvm_core::Error>>,
     last_error: Mutex<String>,
 }
 
@@ -29,6 +34,25 @@ impl std::fmt::Debug for Kvm {
             .field("dump", &self.dump)
             .finish_non_exhaustive()
     }
+}
+
+/// Which processes [`Kvm::getprocs`] returns (the `KERN_PROC_*` ops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcOp {
+    /// Every process.
+    All,
+    /// The process with this pid.
+    Pid(u32),
+    /// The members of this process group.
+    Pgrp(u32),
+    /// The members of this session.
+    Session(u32),
+    /// Processes of this (effective) user id.
+    Uid(u32),
+    /// Processes of this real user id.
+    Ruid(u32),
+    /// Kernel threads.
+    Kthread,
 }
 
 /// What `kvm info` prints: facts about the open source.
@@ -85,6 +109,7 @@ impl Kvm {
             paging_source,
             root,
             arch_paging,
+            linux: OnceLock::new(),
             last_error: Mutex::new(String::new()),
         })
     }
@@ -133,6 +158,85 @@ impl Kvm {
         let t = self.paging.as_ref().map_err(|e| self.fail(*e))?;
         t.translate(&*self.dump, VirtAddr(addr))
             .map_err(|e| self.fail(e))
+    }
+
+    /// The kernel's paging configuration (to build process address spaces).
+    pub(crate) fn arch_paging(&self) -> Option<ArchPaging> {
+        self.arch_paging
+    }
+
+    fn linux_data(&self) -> Result<&LinuxData, Error> {
+        match self.linux.get_or_init(|| LinuxData::load(self)) {
+            Ok(d) => Ok(d),
+            Err(e) => Err(self.fail(*e)),
+        }
+    }
+
+    fn with_linux<T>(
+        &self,
+        f: impl FnOnce(&Linux<'_, KernelView<'_>>) -> kvm_core::Result<T>,
+    ) -> Result<T, Error> {
+        let data = self.linux_data()?;
+        let view = KernelView { kvm: self, data };
+        let linux = Linux::new(&view).map_err(|e| self.fail(e))?;
+        let _ = data.init_task.set(linux.init_task());
+        f(&linux).map_err(|e| self.fail(e))
+    }
+
+    /// Looks up kernel symbols (`kvm_nlist`): each name's runtime address,
+    /// from the dump's own kallsyms (and VMCOREINFO), or `None`.
+    pub fn nlist(&self, names: &[&str]) -> Result<Vec<Option<u64>>, Error> {
+        let data = self.linux_data()?;
+        let view = KernelView { kvm: self, data };
+        Ok(names
+            .iter()
+            .map(|n| kvm_proc::Kernel::symbol(&view, n))
+            .collect())
+    }
+
+    /// The processes selected by `op` (`kvm_getprocs`), each with its
+    /// threads.
+    pub fn getprocs(&self, op: ProcOp) -> Result<Vec<Process>, Error> {
+        let all = self.with_linux(|l| l.processes())?;
+        Ok(all
+            .into_iter()
+            .filter(|p| match op {
+                ProcOp::All => true,
+                ProcOp::Pid(x) => p.pid == x,
+                ProcOp::Pgrp(x) => p.pgrp == x,
+                ProcOp::Session(x) => p.session == x,
+                ProcOp::Uid(x) | ProcOp::Ruid(x) => p.uid == x,
+                ProcOp::Kthread => p.kthread,
+            })
+            .collect())
+    }
+
+    /// The arguments of `p` (`kvm_getargv`), read through its own page
+    /// tables; an error when part of them is not in the dump.
+    pub fn getargv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        match self.with_linux(|l| Ok(l.argv(p.task)))? {
+            Strings::Read(v) => Ok(v),
+            Strings::Unavailable(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// The environment of `p` (`kvm_getenvv`).
+    pub fn getenvv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        match self.with_linux(|l| Ok(l.envv(p.task)))? {
+            Strings::Read(v) => Ok(v),
+            Strings::Unavailable(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// The 1, 5 and 15-minute load averages (`kvm_getloadavg`), rounded as
+    /// `/proc/loadavg` prints them.
+    pub fn getloadavg(&self) -> Result<[f64; 3], Error> {
+        self.with_linux(|l| l.loadavg())
+    }
+
+    /// The running kernel's release, from `init_uts_ns`.
+    pub fn uts_release(&self) -> Result<String, Error> {
+        self.with_linux(|l| l.release())
     }
 
     /// The message of the last error (`kvm_geterr`); empty if none.

@@ -3,6 +3,8 @@
 //! tests).
 
 pub mod elf;
+#[cfg(feature = "std")]
+pub mod kdump;
 
 use crate::Result;
 use alloc::vec::Vec;

@@ -4,6 +4,7 @@
 //! when the lab is missing, so a green run always means the checks ran.
 
 mod dumps;
+mod ps;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,5 @@
+//! Integration tests of kvm-core-file: one binary, one module per subject.
+
+mod common;
+mod kdump;
+mod kdump_hostile;

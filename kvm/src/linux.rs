@@ -1,0 +1,174 @@
+//! The Linux layer of the facade: symbols from the dump's own kallsyms,
+//! types from its BTF, and the [`kvm_proc::Kernel`] the walkers need.
+
+use crate::open::Kvm;
+use kvm_core::{Error, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead, VirtReadExt};
+use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables};
+use kvm_elf::{Btf, SymbolTable};
+use std::sync::OnceLock;
+
+/// Largest BTF blob read from memory.
+const MAX_BTF: u64 = 64 << 20;
+/// How far past `_etext` the BTF search looks (arm64 kernels without data
+/// symbols have no `__start_BTF`).
+const BTF_SEARCH: u64 = 96 << 20;
+
+/// What the facade learns about a Linux kernel once, on first use.
+#[derive(Debug)]
+pub(crate) struct LinuxData {
+    /// The kernel's own symbols (kallsyms in memory, runtime addresses).
+    pub syms: SymbolTable,
+    /// The kernel's BTF.
+    pub btf: Btf,
+    /// `init_task`, once found (by symbol or search).
+    pub init_task: OnceLock<u64>,
+}
+
+impl LinuxData {
+    /// Decodes kallsyms (tables from VMCOREINFO) and loads BTF (from
+    /// `__start_BTF`..`__stop_BTF`, else by a checked search after `_etext`).
+    pub fn load(kvm: &Kvm) -> Result<LinuxData> {
+        let info = kvm.dump().info();
+        let vi = info
+            .vmcoreinfo
+            .as_ref()
+            .ok_or(Error::Unsupported("the dump has no VMCOREINFO"))?;
+        let tables = KallsymsTables::from_symbols(|n| vi.symbol(n)).ok_or(Error::Unsupported(
+            "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0)",
+        ))?;
+        let known: Vec<(&str, u64)> = vi
+            .symbol("_stext")
+            .map(|a| ("_stext", a))
+            .into_iter()
+            .collect();
+        let mut opts = KallsymsOptions::le64();
+        opts.known = &known;
+        let syms = kallsyms::decode(kvm, &tables, &opts)?.table;
+        let btf = load_btf(kvm, &syms)?;
+        Ok(LinuxData {
+            syms,
+            btf,
+            init_task: OnceLock::new(),
+        })
+    }
+}
+
+fn read_btf(kvm: &Kvm, start: u64, len: u64) -> Result<Btf> {
+    if len == 0 || len > MAX_BTF {
+        return Err(Error::Malformed("BTF section size is implausible"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    kvm.read_virt_exact(VirtAddr(start), &mut buf)?;
+    Btf::from_vec(buf)
+}
+
+fn load_btf(kvm: &Kvm, syms: &SymbolTable) -> Result<Btf> {
+    if let (Some(s), Some(e)) = (syms.addr("__start_BTF"), syms.addr("__stop_BTF")) {
+        return read_btf(kvm, s.0, e.0.wrapping_sub(s.0));
+    }
+    // Search: the BTF header (magic 0xeb9f, version 1, hdr_len 24) right
+    // after the text, whose sections must tile the blob exactly.
+    let etext = syms.addr("_etext").ok_or(Error::Unsupported(
+        "no __start_BTF and no _etext to search from",
+    ))?;
+    let chunk = 1usize << 20;
+    let mut buf = vec![0u8; chunk + 24];
+    let mut at = etext.0 & !3;
+    while at < etext.0 + BTF_SEARCH {
+        let n = kvm.read_virt(VirtAddr(at), &mut buf).unwrap_or(0);
+        for i in (0..n.saturating_sub(24)).step_by(4) {
+            let h = &buf[i..i + 24];
+            if h[..8] != [0x9f, 0xeb, 1, 0, 24, 0, 0, 0] {
+                continue;
+            }
+            let w = |o: usize| u64::from(u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]));
+            let (type_off, type_len, str_off, str_len) = (w(8), w(12), w(16), w(20));
+            if type_off != 0 || str_off != type_len || type_len == 0 || str_len == 0 {
+                continue;
+            }
+            if let Ok(btf) = read_btf(kvm, at + i as u64, 24 + str_off + str_len) {
+                if btf.composite("task_struct").ok().flatten().is_some() {
+                    return Ok(btf);
+                }
+            }
+        }
+        at += chunk as u64;
+    }
+    Err(Error::Unsupported(
+        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
+    ))
+}
+
+/// The view of a kernel that the process walkers use.
+pub(crate) struct KernelView<'a> {
+    pub kvm: &'a Kvm,
+    pub data: &'a LinuxData,
+}
+
+impl kvm_proc::Kernel for KernelView<'_> {
+    fn arch(&self) -> kvm_proc::Arch {
+        match self.kvm.dump().info().arch {
+            Some(kvm_core_file::Arch::Aarch64) => kvm_proc::Arch::Aarch64,
+            _ => kvm_proc::Arch::X86_64,
+        }
+    }
+    fn kernel(&self) -> &dyn VirtRead {
+        self.kvm
+    }
+    fn phys(&self) -> &dyn PhysRead {
+        self.kvm.dump()
+    }
+    fn kernel_to_phys(&self, va: VirtAddr) -> Result<PhysAddr> {
+        self.kvm
+            .translate(va.0)
+            .map(|t| t.pa)
+            .map_err(|e| e.core_error().unwrap_or(Error::Unmapped { va: va.0 }))
+    }
+    fn user_paging(&self, pgd: PhysAddr) -> Result<Box<dyn Translate + '_>> {
+        let a = self
+            .kvm
+            .arch_paging()
+            .ok_or(Error::Unsupported("no kernel paging"))?;
+        Ok(a.user(pgd))
+    }
+    fn symbol(&self, name: &str) -> Option<u64> {
+        if name == "init_task" {
+            if let Some(&a) = self.data.init_task.get() {
+                return Some(a);
+            }
+        }
+        self.data.syms.addr(name).map(|a| a.0).or_else(|| {
+            self.kvm
+                .dump()
+                .info()
+                .vmcoreinfo
+                .as_ref()
+                .and_then(|v| v.symbol(name))
+        })
+    }
+    fn offset_of(&self, path: &str) -> Option<u64> {
+        self.data
+            .btf
+            .member_path(path)
+            .ok()
+            .flatten()
+            .map(|m| m.offset)
+    }
+    fn size_of(&self, name: &str) -> Option<u64> {
+        match name.split_once('.') {
+            Some(_) => {
+                let m = self.data.btf.member_path(name).ok().flatten()?;
+                self.data.btf.size_of(m.type_id).ok()
+            }
+            None => self.data.btf.size_of_name(name).ok().flatten(),
+        }
+    }
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        self.data
+            .btf
+            .enumerator(name)
+            .ok()
+            .flatten()
+            .map(|v| v.bits as i64)
+    }
+}
