@@ -11,6 +11,9 @@
 //!                                            both: identical, different, only
 //!                                            in one, excluded
 //! kdump_tool info DUMP                      format, arch, release, ranges
+//! kdump_tool seeds DIR                      tiny kdumps (every compression,
+//!                                            plain and flattened, 64-bit LE
+//!                                            and 32-bit BE) as fuzz seeds
 //! ```
 
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead};
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Some("convert") => convert(&args[1..]),
         Some("compare") => compare(&args[1..]),
         Some("info") => info(&args[1..]),
+        Some("seeds") => seeds(&args[1..]),
         _ => Err("usage: kdump_tool synth|convert|compare|info ... (see the source)".into()),
     };
     match r {
@@ -277,6 +281,78 @@ status {:#x} machine {:?} release {:?} sub {:?}",
             h.release,
             h.sub
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A tiny source: 6 pages in two ranges with a hole, and an excluded page.
+#[derive(Debug)]
+struct Tiny {
+    info: DumpInfo,
+    map: Vec<MapRange>,
+}
+
+impl PhysRead for Tiny {
+    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
+        let pfn = pa.0 / 4096;
+        if pfn == 3 {
+            return Err(Error::Excluded { pa: pa.0 });
+        }
+        if !self.map.iter().any(|r| r.contains(pa.0)) {
+            return Err(Error::NotInMemory { pa: pa.0 });
+        }
+        let n = buf.len().min((4096 - pa.0 % 4096) as usize);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = match pfn % 3 {
+                0 => 0,
+                1 => (i % 7) as u8,
+                _ => ((pa.0 as usize + i) * 2_654_435_761 >> 13) as u8,
+            };
+        }
+        Ok(n)
+    }
+}
+
+impl Dump for Tiny {
+    fn info(&self) -> &DumpInfo {
+        &self.info
+    }
+    fn ranges(&self) -> &[MapRange] {
+        &self.map
+    }
+}
+
+fn seeds(args: &[String]) -> Res<ExitCode> {
+    let dir = std::path::Path::new(args.first().ok_or("seeds DIR")?);
+    std::fs::create_dir_all(dir)?;
+    let mut info = DumpInfo::new("seed", Endian::Little);
+    info.arch = Some(Arch::X86_64);
+    info.vmcoreinfo = Some(VmCoreInfo::parse(b"OSRELEASE=6.1.0\nPAGESIZE=4096\n")?);
+    info.cpus = vec![CpuState {
+        pid: 1,
+        pc: 2,
+        sp: 3,
+        cr3: Some(0x1000),
+        cr4: Some(0),
+    }];
+    let map = vec![
+        MapRange { start: 0, len: 4 * 4096, value: 0 },
+        MapRange { start: 6 * 4096, len: 2 * 4096, value: 0 },
+    ];
+    let src = Tiny { info, map };
+    for c in Compression::ALL {
+        for (be, name) in [(false, "le64"), (true, "be32")] {
+            let mut opts = KdumpOptions::new(c);
+            if be {
+                opts.endian = Some(Endian::Big);
+                opts.is64 = Some(false);
+                opts.machine = Some("ppc".into());
+            }
+            let plain = dir.join(format!("{}-{name}.kdump", c.name()));
+            kw::write(&src, &opts, std::fs::File::create(&plain)?)?;
+            let flat = dir.join(format!("{}-{name}.flat", c.name()));
+            kw::write_flattened(&src, &opts, std::fs::File::create(&flat)?)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

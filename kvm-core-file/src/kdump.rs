@@ -424,15 +424,17 @@ pub fn parse_header(b: &[u8], file_size: u64) -> Result<KdumpHeader> {
             let block_size = u64::from(f.u32(base + 4));
             let bitmap_blocks = u64::from(f.u32(base + 12));
             let max_mapnr = u64::from(f.u32(base + 16));
-            let bits = bitmap_blocks * block_size * 8; // < 2^55, no overflow
-            let sub_blocks = u64::from(f.u32(base + 8));
-            let data_offset = (1 + sub_blocks + bitmap_blocks) * block_size; // < 2^54
             if version > 0xffff
                 || !block_size.is_power_of_two()
                 || !BLOCK_SIZE_RANGE.contains(&block_size)
-                || bits < max_mapnr
-                || data_offset > file_size
             {
+                continue;
+            }
+            // With block_size <= 2^20 and 32-bit counts, no overflow.
+            let bits = bitmap_blocks * block_size * 8;
+            let sub_blocks = u64::from(f.u32(base + 8));
+            let data_offset = (1 + sub_blocks + bitmap_blocks) * block_size;
+            if bits < max_mapnr || data_offset > file_size {
                 continue;
             }
             let (sec, usec) = if is64 {

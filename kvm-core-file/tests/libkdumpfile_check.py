@@ -93,8 +93,12 @@ def main(argv):
         checked += 1
         pfn += 1
     missing = 0 if ref is None else len(set(ref) - seen)
+    try:
+        release = k.attr["linux.vmcoreinfo.lines.OSRELEASE"]
+    except Exception:  # no VMCOREINFO
+        release = None
     print(
-        f"libkdumpfile: {args[0]}: format {fmt}, page size {page}: "
+        f"libkdumpfile: {args[0]}: format {fmt}, page size {page}, VMCOREINFO OSRELEASE {release}: "
         f"{checked} pages read, {differ} different, {missing} reference pages missing"
     )
     bad = differ or (missing and not excluded_ok)

@@ -108,17 +108,16 @@ fn exercise_table(t: &SymbolTable) {
 
 /// `System.map` and `/proc/kallsyms` text parsing, lookups and relocation.
 pub fn system_map(data: &[u8]) {
-    for parsed in [
-        SymbolTable::from_system_map(data),
-        SymbolTable::from_proc_kallsyms(data),
-    ] {
-        if let Ok(mut t) = parsed {
-            exercise_table(&t);
-            let off = data.first().map_or(0, |&b| u64::from(b) << 21);
-            t.relocate(off).expect("a link-time table relocates once");
-            assert!(t.relocate(off).is_err(), "never twice");
-            exercise_table(&t);
-        }
+    if let Ok(mut t) = SymbolTable::from_system_map(data) {
+        exercise_table(&t);
+        let off = data.first().map_or(0, |&b| u64::from(b) << 21);
+        t.relocate(off).expect("a link-time table relocates once");
+        assert!(t.relocate(off).is_err(), "never twice");
+        exercise_table(&t);
+    }
+    if let Ok(mut t) = SymbolTable::from_proc_kallsyms(data) {
+        exercise_table(&t);
+        assert!(t.relocate(1).is_err(), "runtime tables never relocate");
     }
 }
 

@@ -481,9 +481,9 @@ mod tests {
             t.nearest(VirtAddr(u64::MAX)).unwrap().symbol.module,
             Some("m")
         );
-        let by_addr: std::vec::Vec<_> = t.iter_by_addr().map(|s| s.addr.0).collect();
+        let by_addr: Vec<_> = t.iter_by_addr().map(|s| s.addr.0).collect();
         assert!(by_addr.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(t.modules().collect::<std::vec::Vec<_>>(), ["m"]);
+        assert_eq!(t.modules().collect::<Vec<_>>(), ["m"]);
     }
 
     #[test]

@@ -5,8 +5,11 @@
 use crate::symtab::{AddrSpace, SymbolTable, SymbolTableBuilder};
 use kvm_core::{Error, Result};
 
+/// One parsed line: address, type letter, name, module.
+type Line<'a> = (u64, u8, &'a str, Option<&'a str>);
+
 /// Parses one line; `None` for a blank line.
-fn parse_line(line: &[u8]) -> Result<Option<(u64, u8, &str, Option<&str>)>> {
+fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>> {
     let bad = Error::Malformed("symbol list: a line is not `ADDRESS TYPE NAME [[MODULE]]`");
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut fields = line

@@ -265,17 +265,31 @@ fn compress<'a>(names: impl Iterator<Item = &'a [u8]>) -> (Vec<Vec<u8>>, Vec<Vec
         }
     }
     let mut counts = vec![0u32; 65536];
+    let mut touched: Vec<usize> = Vec::new();
     while let Some(free) = tokens.iter().position(Option::is_none) {
-        counts.fill(0);
+        for &k in &touched {
+            counts[k] = 0;
+        }
+        touched.clear();
         for n in &names {
             for w in n.windows(2) {
-                counts[usize::from(w[0]) << 8 | usize::from(w[1])] += 1;
+                let k = usize::from(w[0]) << 8 | usize::from(w[1]);
+                if counts[k] == 0 {
+                    touched.push(k);
+                }
+                counts[k] += 1;
             }
         }
-        let Some((best, &cnt)) = counts.iter().enumerate().max_by_key(|(_, c)| **c) else {
+        // Most frequent pair; the lowest code among equals, so the output
+        // does not depend on iteration order.
+        let Some(best) = touched
+            .iter()
+            .copied()
+            .max_by_key(|&k| (counts[k], core::cmp::Reverse(k)))
+        else {
             break;
         };
-        if cnt < 2 {
+        if counts[best] < 2 {
             break;
         }
         let (a, b) = ((best >> 8) as u8, (best & 0xff) as u8);

@@ -196,39 +196,47 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             .k
             .symbol("init_uts_ns")
             .ok_or(Error::Unsupported("no init_task and no init_uts_ns symbol"))?;
+        // Nearest first: both live in the image's .data, usually within a
+        // few MiB of each other, so most of the window is never read.
         const WINDOW: u64 = 48 << 20;
-        const CHUNK: usize = 1 << 20;
-        let needle = b"swapper/0\0";
-        let mut buf = alloc::vec![0u8; CHUNK + needle.len()];
-        let start = anchor.saturating_sub(WINDOW) & !0xfff;
-        let mut at = start;
-        while at < anchor.saturating_add(WINDOW) {
-            let n = self.mem().read_virt(VirtAddr(at), &mut buf).unwrap_or(0);
-            let mut i = 0;
-            while let Some(p) = buf
-                .get(i..n)
-                .and_then(|w| w.windows(needle.len()).position(|x| x == needle))
-            {
-                let hit = at + (i + p) as u64;
-                if let Some(t) = hit.checked_sub(self.l.comm) {
-                    if self.is_init_task(t) {
-                        return Ok(t);
-                    }
+        const BLOCK: u64 = 64 << 10;
+        let base = anchor & !(BLOCK - 1);
+        let mut buf = alloc::vec![0u8; BLOCK as usize + 16];
+        for d in 0..WINDOW / BLOCK {
+            for at in [base.checked_add(d * BLOCK), base.checked_sub((d + 1) * BLOCK)].into_iter().flatten() {
+                if let Some(t) = self.init_task_in(at, &mut buf) {
+                    return Ok(t);
                 }
-                i += p + 1;
             }
-            // Skip an unmapped page (the image's segments have gaps between
-            // them); otherwise go on from the end of what was read, keeping
-            // an overlap for a string cut at the edge.
-            at += match n {
-                0 => 4096,
-                n if n > needle.len() => (n - needle.len()) as u64,
-                n => n as u64,
-            };
         }
         Err(Error::Unsupported(
             "init_task not found (no symbol, and no idle task near init_uts_ns)",
         ))
+    }
+
+    /// Looks for the idle task's comm "swapper/0" in the block at `at`
+    /// (read page by page: the image's segments have unmapped gaps).
+    fn init_task_in(&self, at: u64, buf: &mut [u8]) -> Option<u64> {
+        let needle = b"swapper/0\0";
+        let mut n = 0;
+        while n < buf.len() {
+            let end = (n + 4096).min(buf.len());
+            match self.mem().read_virt(VirtAddr(at + n as u64), &mut buf[n..end]) {
+                Ok(k) if k == end - n => n = end,
+                _ => break,
+            }
+        }
+        let mut i = 0;
+        while let Some(p) = buf.get(i..n).and_then(|w| w.windows(needle.len()).position(|x| x == needle)) {
+            let hit = at + (i + p) as u64;
+            if let Some(t) = hit.checked_sub(self.l.comm) {
+                if self.is_init_task(t) {
+                    return Some(t);
+                }
+            }
+            i += p + 1;
+        }
+        None
     }
 
     fn comm(&self, t: u64) -> Result<String> {

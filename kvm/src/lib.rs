@@ -22,6 +22,7 @@
 mod error;
 mod linux;
 mod open;
+pub mod record;
 
 pub use error::Error;
 pub use kvm_core as core;

@@ -86,8 +86,16 @@ enum Cmd {
         #[arg(short = 'M', value_name = "CORE")]
         core: PathBuf,
         /// Output format.
-        #[arg(long, value_parser = ["elf"])]
+        #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd"])]
         to: String,
+        /// Write a kdump file in makedumpfile's flattened form.
+        #[arg(long)]
+        flat: bool,
+        /// Keep only the pages that this command reads (`ps`: processes,
+        /// their argv and environment, the load average): a small dump
+        /// that still answers it.
+        #[arg(long, value_name = "COMMAND", value_parser = ["ps"])]
+        keep_read_by: Option<String>,
         /// Keep only these physical ranges (START:LEN, hex or decimal; repeatable).
         #[arg(long = "keep", value_name = "START:LEN", value_parser = parse_range)]
         keep: Vec<(u64, u64)>,
@@ -116,6 +124,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `kvm ps | head`: the reader left; that is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("kvm: {e}");
             ExitCode::FAILURE
@@ -143,9 +158,25 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Cmd::Convert {
             core,
             to,
+            flat,
+            keep_read_by,
             keep,
             output,
-        } => convert(&Kvm::open_dump(core)?, &to, &keep, &output),
+        } => {
+            let pages = kvm::record::PageSet::default();
+            let kd = if keep_read_by.is_some() {
+                let p = pages.clone();
+                let kd =
+                    Kvm::open_dump_with(core, |d| Box::new(kvm::record::Recording::new(d, p)))?;
+                run_ps_for_recording(&kd)?;
+                kd
+            } else {
+                Kvm::open_dump(core)?
+            };
+            let read: Option<std::collections::BTreeSet<u64>> =
+                keep_read_by.map(|_| pages.lock().map(|p| p.clone()).unwrap_or_default());
+            convert(&kd, &to, flat, read, &keep, &output)
+        }
     }
 }
 
@@ -364,9 +395,28 @@ fn read(
     Ok(())
 }
 
+/// Everything `kvm ps --json` and `kvm loadavg`/`info` read.
+fn run_ps_for_recording(kd: &Kvm) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = kd.info();
+    let _ = kd.uts_release()?;
+    for p in kd.getprocs(kvm::ProcOp::All)? {
+        let _ = kd.getargv(&p);
+        let _ = kd.getenvv(&p);
+    }
+    let _ = kd.getloadavg()?;
+    // The banner, as `kvm read` of linux_banner shows it.
+    if let Some(Some(banner)) = kd.nlist(&["linux_banner"])?.first() {
+        let mut b = [0u8; 512];
+        let _ = kd.read(*banner, &mut b);
+    }
+    Ok(())
+}
+
 fn convert(
     kd: &Kvm,
     to: &str,
+    flat: bool,
+    read: Option<std::collections::BTreeSet<u64>>,
     keep: &[(u64, u64)],
     output: &PathBuf,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -425,7 +475,48 @@ fn convert(
                 .map_err(|e| format!("{}: {e}", output.display()))?;
             sink.0.flush()?;
         }
-        other => return Err(format!("unknown output format {other}").into()),
+        kdump => {
+            use kvm_core_file::codec::Compression;
+            use kvm_core_file::write::kdump as kw;
+            let compression = match kdump {
+                "kdump-raw" => Compression::None,
+                "kdump-zlib" => Compression::Zlib,
+                "kdump-lzo" => Compression::Lzo,
+                "kdump-snappy" => Compression::Snappy,
+                "kdump-zstd" => Compression::Zstd,
+                other => return Err(format!("unknown output format {other}").into()),
+            };
+            let mut opts = kw::KdumpOptions::new(compression);
+            let keep_ranges = keep.to_vec();
+            let shift = info.page_size.unwrap_or(4096).trailing_zeros();
+            if read.is_some() || !keep_ranges.is_empty() {
+                let read = read.unwrap_or_default();
+                opts.keep = Some(Box::new(move |pfn: u64| {
+                    let pa = pfn << shift;
+                    let frames = (pa >> 12)..((pa + (1u64 << shift)) >> 12);
+                    let by_read = frames.clone().any(|f| read.contains(&f));
+                    let by_range = keep_ranges
+                        .iter()
+                        .any(|&(s, l)| pa < s.saturating_add(l) && pa + (1u64 << shift) > s);
+                    by_read || by_range
+                }));
+            }
+            let f =
+                std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+            let summary = if flat {
+                kw::write_flattened(dump, &opts, f)
+            } else {
+                kw::write(dump, &opts, f)
+            }
+            .map_err(|e| format!("{}: {e}", output.display()))?;
+            eprintln!(
+                "{}: {} pages saved ({} excluded), {} bytes",
+                output.display(),
+                summary.pages,
+                summary.excluded,
+                summary.file_size
+            );
+        }
     }
     Ok(())
 }

@@ -10,6 +10,42 @@ use kvm_proc::{Process, Strings};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+/// The xz container's magic bytes.
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+/// Largest dump unpacked from an .xz file into memory.
+const MAX_XZ_DUMP: u64 = 1 << 30;
+
+fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::{BufReader, Read, Write};
+    let f = std::fs::File::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
+    let mut out = Vec::new();
+    // Cap the output: a small file must not expand into all of memory.
+    struct Capped<'a>(&'a mut Vec<u8>);
+    impl Write for Capped<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() as u64 + b.len() as u64 > MAX_XZ_DUMP {
+                return Err(std::io::Error::other(
+                    "xz dump larger than 1 GiB: unpack it first",
+                ));
+            }
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    lzma_rs::xz_decompress(&mut BufReader::new(f.take(u64::MAX)), &mut Capped(&mut out)).map_err(
+        |e| {
+            Error::io(
+                Some(path.to_path_buf()),
+                std::io::Error::other(format!("xz: {e}")),
+            )
+        },
+    )?;
+    Ok(out)
+}
+
 /// Translations cached per open dump.
 const TLB: usize = 1024;
 
@@ -89,9 +125,30 @@ impl Kvm {
     /// A dump whose paging cannot be found still opens: physical reads
     /// work and virtual reads report why they cannot.
     pub fn open_dump(path: impl AsRef<Path>) -> Result<Kvm, Error> {
+        Self::open_dump_with(path, |d| d)
+    }
+
+    /// As [`Kvm::open_dump`], with the dump wrapped by `wrap` (to record
+    /// or filter what is read).
+    pub fn open_dump_with(
+        path: impl AsRef<Path>,
+        wrap: impl FnOnce(Box<dyn Dump>) -> Box<dyn Dump>,
+    ) -> Result<Kvm, Error> {
         let path = path.as_ref().to_path_buf();
         let file = FileReader::open(&path).map_err(|e| Error::io(Some(path.clone()), e))?;
-        let dump = kvm_core_file::open(file).map_err(|e| Error::core(Some(path.clone()), e))?;
+        let mut magic = [0u8; 6];
+        let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
+            .map_err(|e| Error::core(Some(path.clone()), e))?;
+        let dump = if magic[..n] == XZ_MAGIC {
+            // A whole-file .xz dump (how small dumps are shipped): unpack
+            // into memory, bounded, and detect the format inside.
+            let bytes = unxz(&path)?;
+            kvm_core_file::open(bytes)
+        } else {
+            kvm_core_file::open(file)
+        }
+        .map_err(|e| Error::core(Some(path.clone()), e))?;
+        let dump = wrap(dump);
         let (paging, paging_source, root) = match kernel_paging(dump.info()) {
             Ok(KernelPaging {
                 paging,

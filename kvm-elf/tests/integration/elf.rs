@@ -223,7 +223,8 @@ fn write_elf(is64: bool, be: bool) -> Vec<u8> {
     w.out.resize(shoff as usize, 0);
     // Section headers: (type, flags, addr, offset, size, link, info, entsize)
     let first_global = 1 + SYMS.iter().position(|s| s.3 >> 4 != 0).unwrap() as u64;
-    let shdrs: [(u32, u64, u64, u64, u64, u32, u32, u64); 8] = [
+    type Shdr = (u32, u64, u64, u64, u64, u32, u32, u64);
+    let shdrs: [Shdr; 8] = [
         (0, 0, 0, 0, 0, 0, 0, 0),
         (1, 0x6, 0x1000, text_off, 16, 0, 0, 0),
         (1, 0x3, 0x2000, data_off, 16, 0, 0, 0),

@@ -3,6 +3,8 @@
 //! `~/.cache/kvm-lab`). Built only with `--features lab`; every test fails
 //! when the lab is missing, so a green run always means the checks ran.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod dumps;
 mod ps;
 

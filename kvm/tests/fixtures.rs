@@ -1,0 +1,112 @@
+//! The committed real-kernel fixture (tests/data/amd64-kaslr, see its
+//! README): the same checks the lab runs, on any machine.
+
+mod common;
+
+use common::{check_dump, kvm_json};
+use std::path::{Path, PathBuf};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/amd64-kaslr")
+}
+
+fn truth() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(data().join("truth.json")).unwrap()).unwrap()
+}
+
+fn core() -> String {
+    data().join("vmcore.kdump.xz").to_str().unwrap().to_owned()
+}
+
+#[test]
+fn ps_loadavg_and_info_match_the_guest() {
+    let (summary, mismatches) = check_dump(&core(), &truth(), false);
+    eprintln!("amd64-kaslr fixture: {summary}");
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+#[test]
+fn nlist_resolves_the_guests_kallsyms() {
+    let text = std::fs::read_to_string(data().join("kallsyms-subset.txt")).unwrap();
+    let mut args = vec![
+        "nlist".to_owned(),
+        "-M".to_owned(),
+        core(),
+        "--json".to_owned(),
+    ];
+    let want: Vec<(String, String)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[2].to_owned(), format!("0x{}", f[0]))
+        })
+        .collect();
+    args.extend(want.iter().map(|(n, _)| n.clone()));
+    args.push("no_such_symbol_anywhere".to_owned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let got = kvm_json(&refs);
+    for (name, addr) in &want {
+        assert_eq!(got[name].as_str(), Some(addr.as_str()), "{name}");
+    }
+    assert!(got["no_such_symbol_anywhere"].is_null());
+}
+
+#[test]
+fn linux_banner_reads_proc_version() {
+    let kd = kvm::Kvm::open_dump(core()).unwrap();
+    let banner = kd.nlist(&["linux_banner"]).unwrap()[0].expect("linux_banner");
+    let want = truth()["version"].as_str().unwrap().to_owned();
+    let mut buf = vec![0u8; want.len()];
+    assert_eq!(kd.read(banner, &mut buf).unwrap(), want.len());
+    assert_eq!(String::from_utf8_lossy(&buf), want);
+    // A page the cut left out reads as excluded, not as zeros.
+    let mut b = [0u8; 8];
+    let err = kd.read_phys(0x100_0000, &mut b).unwrap_err();
+    assert_eq!(
+        err.core_error(),
+        Some(kvm_core::Error::Excluded { pa: 0x100_0000 }),
+        "{err}"
+    );
+    assert!(kd.geterr().contains("excluded"), "{}", kd.geterr());
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = std::env::temp_dir().join(format!("kvm-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unknown", b"this is not a dump at all".to_vec()),
+        ("empty", Vec::new()),
+        ("truncated-kdump", {
+            let mut v = b"KDUMP   ".to_vec();
+            v.resize(100, 0);
+            v
+        }),
+        ("truncated-elf", b"\x7fELF\x02\x01\x01".to_vec()),
+    ];
+    // A real memory image whose kernel kvm cannot identify (LiME: no
+    // VMCOREINFO, no architecture).
+    let lime = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../kvm-core-file/tests/data/lime/deb-x86_64-slice.lime"),
+    )
+    .unwrap();
+    let cases = cases.into_iter().chain([("unsupported-kernel.lime", lime)]);
+    for (name, bytes) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvm"))
+            .args(["ps", "-M"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.contains(p.to_str().unwrap()),
+            "{name}: error names the file: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
