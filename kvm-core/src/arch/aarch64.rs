@@ -5,7 +5,7 @@
 //!
 //! Descriptor bits (Arm ARM D8.3; summarised in FORMATS.md §6.3): `[1:0]`
 //! `0b11` table (page at the last level), `0b01` block, else invalid;
-//! AP[2] 7 read-only, AP[1] 6 EL0 access, AF 10, Contiguous 52 (a hint only:
+//! `AP[2]` 7 read-only, `AP[1]` 6 EL0 access, AF 10, Contiguous 52 (a hint only:
 //! the translation is the same with or without it), PXN 53, UXN 54; table
 //! descriptors restrict what is below them with PXNTable 59, UXNTable 60
 //! and APTable 62:61.
@@ -123,8 +123,8 @@ impl Aarch64 {
     }
 
     /// Descriptors carry 52-bit output addresses: FEAT_LPA with 64 KiB
-    /// pages (OA[51:48] in bits 15:12), FEAT_LPA2 (TCR.DS = 1) with 4 KiB
-    /// and 16 KiB pages (OA[51:50] in bits 9:8).
+    /// pages (`OA[51:48]` in bits 15:12), FEAT_LPA2 (TCR.DS = 1) with 4 KiB
+    /// and 16 KiB pages (`OA[51:50]` in bits 9:8).
     pub fn with_pa52(mut self, on: bool) -> Self {
         self.pa52 = on || (self.va_bits > 48 && self.granule != Granule::K64);
         self.with_root(PhysAddr(self.root))

@@ -37,7 +37,7 @@ impl I386 {
         }
     }
 
-    /// PAE paging with the 32-byte-aligned PDPT at `root` (CR3[31:5]).
+    /// PAE paging with the 32-byte-aligned PDPT at `root` (`CR3[31:5]`).
     pub fn new_pae(root: PhysAddr) -> Self {
         I386 {
             root: root.0 & 0xffff_ffe0,

@@ -3,7 +3,7 @@
 //!
 //! Each architecture describes its tables as data (levels with their index
 //! bits, entry size, byte order) plus one function that decodes an entry;
-//! [`radix`] does the walking. Levels are numbered from the bottom: level 1
+//! the `radix` module does the walking. Levels are numbered from the bottom: level 1
 //! holds the entries that map the smallest pages (x86 "PT", arm64 "L3"), so
 //! an error's level means the same thing on every architecture.
 
