@@ -251,6 +251,12 @@ impl Kvm {
             .collect())
     }
 
+    /// The kernel's own symbol table (kallsyms decoded from the dump's
+    /// memory, runtime addresses).
+    pub fn kernel_symbols(&self) -> Result<&kvm_elf::SymbolTable, Error> {
+        Ok(&self.linux_data()?.syms)
+    }
+
     /// The processes selected by `op` (`kvm_getprocs`), each with its
     /// threads.
     pub fn getprocs(&self, op: ProcOp) -> Result<Vec<Process>, Error> {

@@ -7,6 +7,7 @@
 mod common;
 mod dumps;
 mod ps;
+mod symbols;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

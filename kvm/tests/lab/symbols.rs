@@ -1,0 +1,61 @@
+//! Symbols from the dump alone: every symbol of the guest's /proc/kallsyms
+//! that lives in the kernel image resolves, through the kallsyms tables
+//! decoded from the dump's memory, to the address the guest printed.
+
+use crate::sets;
+use kvm::Kvm;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[test]
+fn every_kallsyms_symbol_resolves_from_the_dump() {
+    for set in sets() {
+        let text = std::fs::read_to_string(set.dir.join("kallsyms.txt")).expect("kallsyms.txt");
+        // name -> addresses (names repeat: static functions of different files)
+        let mut guest: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+        let mut module_syms = 0;
+        for l in text.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() > 3 {
+                module_syms += 1; // `[module]`: not in the image's tables
+                continue;
+            }
+            let addr = u64::from_str_radix(f[0], 16).expect("address");
+            guest.entry(f[2]).or_default().insert(addr);
+        }
+        let image_syms: usize = guest.values().map(BTreeSet::len).sum();
+        for (kind, path) in set.dumps() {
+            let kd = Kvm::open_dump(&path).unwrap();
+            let t = std::time::Instant::now();
+            let table = kd
+                .kernel_symbols()
+                .unwrap_or_else(|e| panic!("{}/{kind}: {e}", set.name));
+            let load = t.elapsed();
+            let mut ours: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+            for s in table.iter() {
+                ours.entry(s.name).or_default().insert(s.addr.0);
+            }
+            let mut wrong = Vec::new();
+            for (name, addrs) in &guest {
+                if ours.get(name) != Some(addrs) {
+                    wrong.push(format!(
+                        "{name}: guest {addrs:x?}, kvm {:x?}",
+                        ours.get(name)
+                    ));
+                }
+            }
+            eprintln!(
+                "{}/{kind}: {image_syms} image symbols of /proc/kallsyms resolved, {} wrong or missing \
+                 ({module_syms} module symbols not covered); {} symbols decoded in {load:?}",
+                set.name,
+                wrong.len(),
+                table.len()
+            );
+            assert!(
+                wrong.is_empty(),
+                "{}/{kind}: {:#?}",
+                set.name,
+                &wrong[..wrong.len().min(20)]
+            );
+        }
+    }
+}
