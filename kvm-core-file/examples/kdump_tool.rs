@@ -11,6 +11,7 @@
 //!                                            both: identical, different, only
 //!                                            in one, excluded
 //! kdump_tool info DUMP                      format, arch, release, ranges
+//! kdump_tool bench KDUMP                    open time, page read throughput
 //! kdump_tool seeds DIR                      tiny kdumps (every compression,
 //!                                            plain and flattened, 64-bit LE
 //!                                            and 32-bit BE) as fuzz seeds
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("compare") => compare(&args[1..]),
         Some("info") => info(&args[1..]),
         Some("seeds") => seeds(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => Err("usage: kdump_tool synth|convert|compare|info ... (see the source)".into()),
     };
     match r {
@@ -81,7 +83,11 @@ fn synth(args: &[String]) -> Res<ExitCode> {
         x ^= x << 17;
         x
     };
-    let layout = [(0u64, 159u64), (256, pages / 2), (256 + pages / 2 + 64, pages / 2)];
+    let layout = [
+        (0u64, 159u64),
+        (256, pages / 2),
+        (256 + pages / 2 + 64, pages / 2),
+    ];
     let mut ranges = Vec::new();
     for &(first, n) in &layout {
         let mut d = Vec::with_capacity((n * 4096) as usize);
@@ -90,7 +96,9 @@ fn synth(args: &[String]) -> Res<ExitCode> {
             match next() % 6 {
                 0 => d.extend(std::iter::repeat_n(0u8, 4096)),
                 1 => d.extend((0..4096).map(|i| b"kernel memory text "[(i + pfn as usize) % 19])),
-                2 => d.extend((0..512u64).flat_map(|i| (0xffff_8880_0000_0000 + pfn * 4096 + (i % 9) * 64).to_le_bytes())),
+                2 => d.extend((0..512u64).flat_map(|i| {
+                    (0xffff_8880_0000_0000 + pfn * 4096 + (i % 9) * 64).to_le_bytes()
+                })),
                 3 => d.extend((0..4096).map(|_| next() as u8)),
                 4 => d.extend(std::iter::repeat_n(pfn as u8, 4096)),
                 _ => {
@@ -162,10 +170,17 @@ fn convert(args: &[String]) -> Res<ExitCode> {
     }
     let t = std::time::Instant::now();
     let f = std::fs::File::create(output)?;
+    // A kdump source keeps its excluded pages excluded: write every page
+    // of its memory (1st bitmap), not only the saved ones.
+    let kdump = KdumpDump::open(FileReader::open(input)?).ok();
+    let ranges = match &kdump {
+        Some(k) => k.memory_ranges(),
+        None => src.ranges().to_vec(),
+    };
     let s = if flat {
-        kw::write_flattened(&*src, &opts, f)?
+        kw::write_flattened_from(&*src, src.info(), &ranges, &opts, f)?
     } else {
-        kw::write(&*src, &opts, f)?
+        kw::write_from(&*src, src.info(), &ranges, &opts, f)?
     };
     println!(
         "{output}: {} pages saved ({} zero, {} compressed, {} raw), {} excluded, {} bytes, {:.2} s",
@@ -185,7 +200,11 @@ fn compare(args: &[String]) -> Res<ExitCode> {
         return Err("compare A B".into());
     };
     let (da, db) = (open(a)?, open(b)?);
-    let ps = da.info().page_size.unwrap_or(4096).min(db.info().page_size.unwrap_or(4096));
+    let ps = da
+        .info()
+        .page_size
+        .unwrap_or(4096)
+        .min(db.info().page_size.unwrap_or(4096));
     // Memory of A: for a kdump, every page of its 1st bitmap.
     let ranges: Vec<MapRange> = match KdumpDump::open(FileReader::open(a)?) {
         Ok(k) => k.memory_ranges(),
@@ -250,13 +269,19 @@ fn info(args: &[String]) -> Res<ExitCode> {
         i.incomplete
     );
     for c in &i.cpus {
-        println!("  cpu pid {} pc {:#x} sp {:#x} cr3 {:x?}", c.pid, c.pc, c.sp, c.cr3);
+        println!(
+            "  cpu pid {} pc {:#x} sp {:#x} cr3 {:x?}",
+            c.pid, c.pc, c.sp, c.cr3
+        );
     }
     for r in &i.remarks {
         println!("  remark: {r}");
     }
     let pages: u64 = d.ranges().iter().map(|r| r.len.div_ceil(4096)).sum();
-    println!("  {} ranges, {pages} 4K pages with content", d.ranges().len());
+    println!(
+        "  {} ranges, {pages} 4K pages with content",
+        d.ranges().len()
+    );
     if let Ok(k) = KdumpDump::open(FileReader::open(path)?) {
         let h = k.header();
         let (mut excluded, mut holes) = (0u64, 0u64);
@@ -306,7 +331,7 @@ impl PhysRead for Tiny {
             *b = match pfn % 3 {
                 0 => 0,
                 1 => (i % 7) as u8,
-                _ => ((pa.0 as usize + i) * 2_654_435_761 >> 13) as u8,
+                _ => (((pa.0 as usize + i) * 2_654_435_761) >> 13) as u8,
             };
         }
         Ok(n)
@@ -336,8 +361,16 @@ fn seeds(args: &[String]) -> Res<ExitCode> {
         cr4: Some(0),
     }];
     let map = vec![
-        MapRange { start: 0, len: 4 * 4096, value: 0 },
-        MapRange { start: 6 * 4096, len: 2 * 4096, value: 0 },
+        MapRange {
+            start: 0,
+            len: 4 * 4096,
+            value: 0,
+        },
+        MapRange {
+            start: 6 * 4096,
+            len: 2 * 4096,
+            value: 0,
+        },
     ];
     let src = Tiny { info, map };
     for c in Compression::ALL {
@@ -354,5 +387,47 @@ fn seeds(args: &[String]) -> Res<ExitCode> {
             kw::write_flattened(&src, &opts, std::fs::File::create(&flat)?)?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: &[String]) -> Res<ExitCode> {
+    let path = args.first().ok_or("bench KDUMP")?;
+    let t = std::time::Instant::now();
+    let n = 20;
+    for _ in 0..n {
+        KdumpDump::open(FileReader::open(path)?)?;
+    }
+    let open = t.elapsed().as_secs_f64() / f64::from(n);
+    let k = KdumpDump::open(FileReader::open(path)?)?;
+    let bs = k.block_size();
+    let mut page = vec![0u8; bs as usize];
+    let pfns: Vec<u64> = (0..k.max_pfn())
+        .filter(|&p| matches!(k.page_state(p), PageState::Dumpable(_)))
+        .collect();
+    let t = std::time::Instant::now();
+    for &p in &pfns {
+        k.read_phys(PhysAddr(p * bs), &mut page)?;
+    }
+    let seq = t.elapsed().as_secs_f64();
+    // The same 512 pages again and again: served by the page cache.
+    let t = std::time::Instant::now();
+    for i in 0..pfns.len() {
+        let p = pfns[(i * 7) % 512.min(pfns.len())];
+        k.read_phys(PhysAddr(p * bs + 8), &mut page[..64])?;
+    }
+    let hot = t.elapsed().as_secs_f64();
+    println!(
+        "{path}: open {:.2} ms (max_pfn {:#x}); {} pages read in {:.3} s ({:.1} us/page, {:.0} MB/s); \
+{} small reads of 512 hot pages {:.3} s ({:.2} us/read)",
+        open * 1e3,
+        k.max_pfn(),
+        pfns.len(),
+        seq,
+        seq * 1e6 / pfns.len() as f64,
+        (pfns.len() as f64 * bs as f64) / seq / 1e6,
+        pfns.len(),
+        hot,
+        hot * 1e6 / pfns.len() as f64
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,9 +26,13 @@
 //! in 4 KiB..=1 MiB and whose bitmap can describe `max_mapnr`. Only the
 //! sub-header fields that `header_version` defines are read.
 //!
-//! QEMU leaves the header's utsname empty except `machine`; the kernel
-//! release (and, if even `machine` is empty, the architecture) then come
-//! from VMCOREINFO, with a remark in [`DumpInfo::remarks`].
+//! QEMU leaves the header's utsname empty except `machine` (and writes
+//! "Unknown" there for arm64 guests); the kernel release and, when
+//! `machine` names no architecture, the architecture then come from
+//! VMCOREINFO, with a remark in [`DumpInfo::remarks`]. QEMU's arm64 dumps
+//! also use 64 KiB blocks for a 4 KiB-page kernel: [`DumpInfo::page_size`]
+//! is then VMCOREINFO's PAGESIZE (the kernel's), while PFNs and
+//! [`KdumpDump::block_size`] stay in blocks.
 
 use crate::codec::{self, Compression};
 use crate::dump::{Arch, Dump, DumpInfo};
@@ -832,7 +836,8 @@ fn read_metadata<R: ReadAt>(file: &R, h: &KdumpHeader, info: &mut DumpInfo) -> R
         if let Some(a) = vmcoreinfo.as_ref().and_then(arch_from_vmcoreinfo) {
             info.arch = Some(a);
             info.remarks.push(format!(
-                "the kdump header leaves utsname.machine empty; architecture {} inferred from VMCOREINFO",
+                "the kdump header's utsname.machine ({:?}) names no architecture (QEMU); {} inferred from VMCOREINFO",
+                h.machine,
                 a.name()
             ));
         }
@@ -1192,5 +1197,142 @@ impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for KdumpDump<R> {
     /// the run's first page.
     fn ranges(&self) -> &[MapRange] {
         &self.ranges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A version-1 file with one bitmap (legacy): `bits` PFNs, bitmap set
+    /// where `dumpable(pfn)`, raw pages whose bytes are the PFN, zero pages
+    /// sharing one stored page.
+    fn single_bitmap(max_pfn: u64, dumpable: impl Fn(u64) -> bool) -> Vec<u8> {
+        let bs = 4096usize;
+        let bitmap_blocks = (max_pfn as usize).div_ceil(8).div_ceil(bs);
+        let mut f = vec![0u8; bs * (2 + bitmap_blocks)];
+        f[..8].copy_from_slice(KDUMP_SIGNATURE);
+        f[8..12].copy_from_slice(&1u32.to_le_bytes());
+        f[272..278].copy_from_slice(b"x86_64");
+        for (off, v) in [
+            (428, bs as u32),
+            (432, 1),
+            (436, bitmap_blocks as u32),
+            (440, max_pfn as u32),
+        ] {
+            f[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let pfns: Vec<u64> = (0..max_pfn).filter(|&p| dumpable(p)).collect();
+        for &p in &pfns {
+            f[2 * bs + (p / 8) as usize] |= 1 << (p % 8);
+        }
+        let table = f.len();
+        let zero = table + 24 * pfns.len();
+        f.resize(zero + bs, 0);
+        for (i, &p) in pfns.iter().enumerate() {
+            let off = if p % 5 == 0 {
+                zero
+            } else {
+                let at = f.len();
+                f.extend(core::iter::repeat_n(p as u8, bs));
+                at
+            };
+            let d = table + 24 * i;
+            f[d..d + 8].copy_from_slice(&(off as u64).to_le_bytes());
+            f[d + 8..d + 12].copy_from_slice(&(bs as u32).to_le_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn single_bitmap_rank_and_runs() {
+        let pattern = |p: u64| ((p * 2_654_435_761) >> 7) % 3 != 0 || (1000..1700).contains(&p);
+        let max = 20_000u64; // more than half of one block's 32768 bits
+        let file = single_bitmap(max, pattern);
+        let d = KdumpDump::open(file.as_slice()).unwrap();
+        assert_eq!(d.max_pfn(), max);
+        assert!(d.info().remarks.iter().any(|r| r.contains("single-bitmap")));
+        let mut rank = 0;
+        let mut page = vec![0u8; 4096];
+        for p in 0..max + 10 {
+            let r = d.read_phys(PhysAddr(p * 4096), &mut page);
+            if p < max && pattern(p) {
+                assert_eq!(d.page_state(p), PageState::Dumpable(rank), "pfn {p}");
+                rank += 1;
+                assert_eq!(r, Ok(4096));
+                let want = if p % 5 == 0 { 0 } else { p as u8 };
+                assert!(page.iter().all(|&b| b == want), "pfn {p}");
+            } else {
+                // One bitmap: no page can be told excluded.
+                assert_eq!(r, Err(Error::NotInMemory { pa: p * 4096 }), "pfn {p}");
+            }
+        }
+        assert_eq!(d.dumpable_pages(), rank);
+        // Ranges are the runs of the bitmap, with their first rank.
+        let mut expect = Vec::new();
+        let mut r = 0;
+        let mut p = 0;
+        while p < max {
+            if pattern(p) {
+                let s = p;
+                while p < max && pattern(p) {
+                    p += 1;
+                }
+                expect.push(MapRange {
+                    start: s * 4096,
+                    len: (p - s) * 4096,
+                    value: r,
+                });
+                r += p - s;
+            } else {
+                p += 1;
+            }
+        }
+        assert_eq!(d.ranges(), &expect[..]);
+        assert_eq!(d.memory_ranges().len(), expect.len());
+    }
+
+    #[test]
+    fn runs_respect_the_limit() {
+        let words = [u64::MAX, 0xf0f0, 1 << 63, 1, 0, u64::MAX];
+        let mut all = Vec::new();
+        runs(&words, u64::MAX, |s, n| all.push((s, n)));
+        assert_eq!(all, vec![(0, 64), (68, 4), (76, 4), (191, 2), (320, 64)]);
+        for limit in 0..=150 {
+            let mut v = Vec::new();
+            runs(&words, limit, |s, n| v.push((s, n)));
+            let total: u64 = v.iter().map(|r| r.1).sum();
+            assert_eq!(total, limit.min(138), "limit {limit}");
+        }
+        let mut w = [u64::MAX; 4];
+        keep_only(&mut w, 70, 190);
+        assert_eq!(w, [0, !0u64 << 6, (1 << 62) - 1, 0]);
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        let mut h = vec![0u8; 464];
+        h[..8].copy_from_slice(KDUMP_SIGNATURE);
+        // Fuzzer find: a huge block size times huge counts overflowed
+        // before the block size was checked.
+        for (bs, sub, bitmap) in [
+            (0x8000_0000u32, u32::MAX, u32::MAX),
+            (u32::MAX, u32::MAX, u32::MAX),
+            (4096, u32::MAX, u32::MAX),
+            (1 << 20, u32::MAX, 1),
+            (4096, 0, 0),
+        ] {
+            for base in [424, 412] {
+                h[base + 4..base + 8].copy_from_slice(&bs.to_le_bytes());
+                h[base + 8..base + 12].copy_from_slice(&sub.to_le_bytes());
+                h[base + 12..base + 16].copy_from_slice(&bitmap.to_le_bytes());
+                h[base + 16..base + 20].copy_from_slice(&u32::MAX.to_le_bytes());
+            }
+            assert!(parse_header(&h, 1 << 40).is_err() || (bs, bitmap) == (4096, u32::MAX));
+            assert!(KdumpDump::open(h.as_slice()).is_err());
+        }
+        assert!(parse_header(&h[..451], u64::MAX).is_err());
+        assert!(KdumpDump::open(&b"KDUMP  "[..]).is_err());
     }
 }

@@ -46,7 +46,10 @@ fn lookups(c: &mut Criterion) {
     let (text, what) = symbol_text();
     let table = SymbolTable::from_proc_kallsyms(text.as_bytes()).unwrap();
     eprintln!("symbols: {what}, {} symbols", table.len());
-    let all: Vec<(String, u64)> = table.iter().map(|s| (s.name.to_string(), s.addr.0)).collect();
+    let all: Vec<(String, u64)> = table
+        .iter()
+        .map(|s| (s.name.to_string(), s.addr.0))
+        .collect();
     let mut x = 12345u64;
     let picks: Vec<usize> = (0..QUERIES)
         .map(|_| {
@@ -85,7 +88,11 @@ fn lookups(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.sample_size(10);
     g.bench_function(format!("kallsyms-text/{what}"), |b| {
-        b.iter(|| SymbolTable::from_proc_kallsyms(black_box(text.as_bytes())).unwrap().len())
+        b.iter(|| {
+            SymbolTable::from_proc_kallsyms(black_box(text.as_bytes()))
+                .unwrap()
+                .len()
+        })
     });
     g.finish();
 }
@@ -98,7 +105,11 @@ fn kallsyms_decode(c: &mut Criterion) {
     let mut b = KallsymsBuilder::new(Endian::Little, 8).encoding(AddrEncoding::AbsolutePercpu);
     let mut n = 0;
     for s in table.iter().filter(|s| s.module.is_none()) {
-        let kind = if s.addr.0 < 0x1_0000_0000 { b'A' } else { s.kind };
+        let kind = if s.addr.0 < 0x1_0000_0000 {
+            b'A'
+        } else {
+            s.kind
+        };
         if kind == b'A' && s.addr.0 >= 0x8000_0000 {
             continue;
         }
@@ -115,7 +126,12 @@ fn kallsyms_decode(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(n));
     g.bench_function(format!("decode/{what}"), |bch| {
-        bch.iter(|| kallsyms::decode(&space, &img.tables, &o).unwrap().table.len())
+        bch.iter(|| {
+            kallsyms::decode(&space, &img.tables, &o)
+                .unwrap()
+                .table
+                .len()
+        })
     });
     g.finish();
 }
@@ -124,7 +140,10 @@ fn btf_blob() -> (Vec<u8>, &'static str) {
     if let Ok(b) = std::fs::read("/sys/kernel/btf/vmlinux") {
         return (b, "sys-vmlinux");
     }
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/task-closure-6.18.btf.gz");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/task-closure-6.18.btf.gz"
+    );
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap())
         .read_to_end(&mut out)
@@ -157,7 +176,11 @@ fn btf(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for (t, p) in paths {
-                n += parsed.member(black_box(t), black_box(p)).unwrap().unwrap().offset;
+                n += parsed
+                    .member(black_box(t), black_box(p))
+                    .unwrap()
+                    .unwrap()
+                    .offset;
             }
             n
         })

@@ -455,9 +455,8 @@ impl Btf {
                     "BTF: type record runs past the type section",
                 ));
             }
-            btf.offsets.push(
-                u32::try_from(at).map_err(|_| Error::Unsupported("BTF: blob above 4 GiB"))?,
-            );
+            btf.offsets
+                .push(u32::try_from(at).map_err(|_| Error::Unsupported("BTF: blob above 4 GiB"))?);
             at += len;
         }
         btf.data = data;
@@ -531,7 +530,9 @@ impl Btf {
             if t <= count {
                 Ok(())
             } else {
-                Err(Error::Malformed("BTF: reference to a type id beyond the last type"))
+                Err(Error::Malformed(
+                    "BTF: reference to a type id beyond the last type",
+                ))
             }
         };
         let name_ok = |off: u32| self.str_at(off).map(|_| ());
@@ -717,7 +718,9 @@ impl Btf {
             }
             id = TypeId(t.size_or_type);
         }
-        Err(Error::Malformed("BTF: typedef/modifier chain too long (a loop?)"))
+        Err(Error::Malformed(
+            "BTF: typedef/modifier chain too long (a loop?)",
+        ))
     }
 
     /// An INT's encoding.
@@ -810,7 +813,10 @@ impl Btf {
             } else {
                 let lo = self.tw(&r, 3 * i + 1).ok()?;
                 let hi = self.tw(&r, 3 * i + 2).ok()?;
-                (self.tw(&r, 3 * i).ok()?, u64::from(hi) << 32 | u64::from(lo))
+                (
+                    self.tw(&r, 3 * i).ok()?,
+                    u64::from(hi) << 32 | u64::from(lo),
+                )
             };
             Some(Enumerator {
                 name: self.str_at(name).ok()?,
@@ -1052,6 +1058,59 @@ impl Btf {
         }
         Ok(None)
     }
+}
+
+/// Looks for a BTF blob (the kernel's `.BTF` section, `__start_BTF`) in
+/// `[start, start + len)` of a kernel address space, for kernels whose
+/// symbols do not give `__start_BTF` (arm64 without `KALLSYMS_ALL`).
+///
+/// Every 4-byte-aligned BTF header (magic, version 1, a header length of
+/// 24 to 256 bytes, sections inside the range) is parsed and validated in
+/// full; the blob with the most types wins. Reads at most
+/// [`crate::kallsyms::MAX_SEARCH_LEN`] bytes (unreadable pages count as
+/// zeros). Returns the blob's address and the parsed blob.
+pub fn search(
+    mem: &dyn kvm_core::VirtRead,
+    start: kvm_core::VirtAddr,
+    len: u64,
+) -> Result<(kvm_core::VirtAddr, Btf)> {
+    let buf = crate::kallsyms::read_range(mem, start, len)?;
+    let mut best: Option<(usize, Btf)> = None;
+    let mut p = 0usize;
+    while p + 24 <= buf.len() {
+        let here = p;
+        p += 4;
+        let e = match buf.get(here..here + 3) {
+            Some([0x9f, 0xeb, 1]) => Endian::Little,
+            Some([0xeb, 0x9f, 1]) => Endian::Big,
+            _ => continue,
+        };
+        let word = |k: usize| rd32(&buf, here + 4 * k, e).map(|v| v as usize);
+        let (Ok(hdr), Ok(to), Ok(tl), Ok(so), Ok(sl)) =
+            (word(1), word(2), word(3), word(4), word(5))
+        else {
+            continue;
+        };
+        if !(24..=256).contains(&hdr) {
+            continue;
+        }
+        let end = [to.checked_add(tl), so.checked_add(sl)]
+            .into_iter()
+            .map(|x| x.and_then(|x| x.checked_add(hdr)))
+            .try_fold(0usize, |m, x| x.map(|x| m.max(x)));
+        let Some(blob) = end.and_then(|end| buf.get(here..here.checked_add(end)?)) else {
+            continue;
+        };
+        if let Ok(btf) = Btf::parse(blob) {
+            if best.as_ref().is_none_or(|(_, b)| btf.len() > b.len()) {
+                best = Some((here, btf));
+            }
+        }
+    }
+    best.map(|(at, btf)| (kvm_core::VirtAddr(start.0 + at as u64), btf))
+        .ok_or(Error::Malformed(
+            "BTF search: no valid BTF blob in the range",
+        ))
 }
 
 fn str_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&str> {

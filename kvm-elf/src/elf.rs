@@ -35,7 +35,9 @@ fn string_at(strtab: &[u8], off: usize) -> Result<&str> {
         .iter()
         .take(MAX_NAME_LEN + 1)
         .position(|&b| b == 0)
-        .ok_or(Error::Malformed("ELF: symbol name not terminated or too long"))?;
+        .ok_or(Error::Malformed(
+            "ELF: symbol name not terminated or too long",
+        ))?;
     core::str::from_utf8(rest.get(..len).ok_or(bad)?)
         .map_err(|_| Error::Malformed("ELF: symbol name is not UTF-8"))
 }
@@ -106,7 +108,9 @@ impl SymbolTable {
         let strtab_sh = usize::try_from(symtab_sh.sh_link)
             .ok()
             .and_then(|i| sections.get(i))
-            .ok_or(Error::Malformed("ELF: symbol table links to no string table"))?;
+            .ok_or(Error::Malformed(
+                "ELF: symbol table links to no string table",
+            ))?;
         let strtab = section_bytes(bytes, strtab_sh)?;
         // Extended section indexes, for symbols whose st_shndx is SHN_XINDEX.
         let xindex = sections

@@ -28,7 +28,7 @@ impl Translate for Identity {
 }
 
 /// Where fuzzed memory starts.
-const BASE: u64 = 0x10_0000;
+pub const BASE: u64 = 0x10_0000;
 
 fn u16_at(d: &[u8], i: usize) -> u64 {
     d.get(i..i + 2)
@@ -72,8 +72,12 @@ pub fn kallsyms(data: &[u8]) {
         },
         if sel & 2 == 0 { 8 } else { 4 },
     );
-    o.name_len = [NameLen::Auto, NameLen::OneByte, NameLen::TwoByte, NameLen::Auto]
-        [usize::from(sel >> 2) & 3];
+    o.name_len = [
+        NameLen::Auto,
+        NameLen::OneByte,
+        NameLen::TwoByte,
+        NameLen::Auto,
+    ][usize::from(sel >> 2) & 3];
     o.encoding = [
         None,
         Some(AddrEncoding::Absolute),
@@ -99,8 +103,13 @@ pub fn kallsyms(data: &[u8]) {
 fn exercise_table(t: &SymbolTable) {
     for s in t.iter().take(64) {
         assert!(t.lookup(s.name).is_some(), "a listed name must resolve");
-        let n = t.nearest(s.addr).expect("an address with a symbol has a nearest symbol");
-        assert_eq!(n.symbol.addr, s.addr, "nearest at a symbol's address is at that address");
+        let n = t
+            .nearest(s.addr)
+            .expect("an address with a symbol has a nearest symbol");
+        assert_eq!(
+            n.symbol.addr, s.addr,
+            "nearest at a symbol's address is at that address"
+        );
     }
     let _ = t.nearest(VirtAddr(u64::MAX));
     let _ = t.nearest(VirtAddr(0));
@@ -197,6 +206,44 @@ pub fn btf(data: &[u8]) {
             let _ = btf.member(a, &path);
             path.push_str("[1]");
             let _ = btf.member(a, &path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn smoke() {
+        // Each entry over a few shapes of input: empty, zeros, ones, text,
+        // and headers that point tables at themselves.
+        let mut inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0; 64],
+            vec![0xff; 4096],
+            b"ffffffff81000000 T _text\nffffffffc0000000 t m\t[mod]\n".to_vec(),
+            b"\x7fELF\x02\x01\x01".to_vec(),
+        ];
+        let mut blob = vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0];
+        blob.extend_from_slice(&[0; 16]);
+        blob.push(0);
+        inputs.push(blob);
+        for sel in 0..=255u8 {
+            let mut d = vec![sel];
+            for k in 0..8u16 {
+                d.extend_from_slice(&(17 + 4 * k).to_le_bytes());
+            }
+            d.extend_from_slice(&[1, 2, 3, 4, 0, 0, 0, 0, 0x80, 1, 65, 66, 0, 0, 0, 0]);
+            d.resize(600, 0x11);
+            inputs.push(d);
+        }
+        for d in &inputs {
+            kallsyms(d);
+            btf(d);
+            system_map(d);
+            elf_symbols(d);
         }
     }
 }

@@ -189,9 +189,9 @@ impl<'m> Window<'m> {
 
     /// Fills `out` from `va`.
     fn read(&mut self, va: u64, out: &mut [u8]) -> Result<()> {
-        let end = va
-            .checked_add(out.len() as u64)
-            .ok_or(Error::Malformed("kallsyms: table wraps around the address space"))?;
+        let end = va.checked_add(out.len() as u64).ok_or(Error::Malformed(
+            "kallsyms: table wraps around the address space",
+        ))?;
         let have_end = self.start + self.len as u64;
         if va < self.start || end > have_end {
             if self.buf.is_empty() {
@@ -258,9 +258,9 @@ impl Tokens {
         let mut spans = [(0u32, 0u32); 256];
         for (span, &start) in spans.iter_mut().zip(index.iter()) {
             let start = usize::from(start);
-            let s = table
-                .get(start..)
-                .ok_or(Error::Malformed("kallsyms: token index outside the token table"))?;
+            let s = table.get(start..).ok_or(Error::Malformed(
+                "kallsyms: token index outside the token table",
+            ))?;
             let len = s
                 .iter()
                 .take(MAX_TOKEN_LEN + 1)
@@ -345,7 +345,9 @@ fn decode_names(
             }
         }
         if len == 0 || len > KSYM_NAME_LEN {
-            return Err(Error::Malformed("kallsyms: symbol name length 0 or too long"));
+            return Err(Error::Malformed(
+                "kallsyms: symbol name length 0 or too long",
+            ));
         }
         let codes = codes
             .get_mut(..len)
@@ -355,7 +357,9 @@ fn decode_names(
         for &c in codes.iter() {
             let t = tokens.get(c);
             if buf.len() + t.len() > KSYM_NAME_LEN {
-                return Err(Error::Malformed("kallsyms: decoded name longer than 512 bytes"));
+                return Err(Error::Malformed(
+                    "kallsyms: decoded name longer than 512 bytes",
+                ));
             }
             buf.extend_from_slice(t);
         }
@@ -387,13 +391,7 @@ fn decode_names(
 
 /// Reads `kallsyms_markers` (u32 in current kernels, `unsigned long` in
 /// old ones: detected by the second entry, which is never 0).
-fn read_markers(
-    w: &mut Window<'_>,
-    at: VirtAddr,
-    n: u32,
-    e: Endian,
-    ptr: u8,
-) -> Result<Vec<u64>> {
+fn read_markers(w: &mut Window<'_>, at: VirtAddr, n: u32, e: Endian, ptr: u8) -> Result<Vec<u64>> {
     let count = u64::from(n).div_ceil(256);
     let mut width = 4u8;
     if count > 1 && ptr == 8 && w.u32(at.0 + 4, e)? == 0 {
@@ -401,10 +399,9 @@ fn read_markers(
     }
     let mut m = Vec::new();
     for k in 0..count {
-        let va = at
-            .0
-            .checked_add(k * u64::from(width))
-            .ok_or(Error::Malformed("kallsyms: markers wrap"))?;
+        let va =
+            at.0.checked_add(k * u64::from(width))
+                .ok_or(Error::Malformed("kallsyms: markers wrap"))?;
         m.push(w.word(va, e, width)?);
     }
     Ok(m)
@@ -622,14 +619,13 @@ impl VirtRead for BufMem<'_> {
 
 /// Reads `[start, start + len)` page by page into a buffer; unreadable
 /// pages stay zero.
-fn read_range(mem: &dyn VirtRead, start: VirtAddr, len: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_range(mem: &dyn VirtRead, start: VirtAddr, len: u64) -> Result<Vec<u8>> {
     if len > MAX_SEARCH_LEN {
-        return Err(Error::Unsupported("kallsyms search: range above 256 MiB"));
+        return Err(Error::Unsupported("search range above 256 MiB"));
     }
-    start
-        .0
-        .checked_add(len)
-        .ok_or(Error::Malformed("kallsyms search: range wraps"))?;
+    start.0.checked_add(len).ok_or(Error::Malformed(
+        "search range wraps around the address space",
+    ))?;
     let mut buf = vec![0u8; len as usize];
     let mut off = 0usize;
     while off < buf.len() {
@@ -638,8 +634,10 @@ fn read_range(mem: &dyn VirtRead, start: VirtAddr, len: u64) -> Result<Vec<u8>> 
         let chunk = buf.get_mut(off..page_end).unwrap_or_default();
         let mut got = 0;
         while got < chunk.len() {
-            match mem.read_virt(VirtAddr(va + got as u64), chunk.get_mut(got..).unwrap_or_default())
-            {
+            match mem.read_virt(
+                VirtAddr(va + got as u64),
+                chunk.get_mut(got..).unwrap_or_default(),
+            ) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => got += k,
             }
@@ -710,7 +708,14 @@ fn token_table_before(b: &[u8], p: usize, e: Endian) -> Option<usize> {
 
 /// `kallsyms_markers` ending just before the token table at `t`: walking
 /// back, strictly decreasing values down to the 0 of `markers[0]`.
-fn markers_before(b: &[u8], t: usize, e: Endian, width: usize, pad: usize, max: usize) -> Option<(usize, Vec<u64>)> {
+fn markers_before(
+    b: &[u8],
+    t: usize,
+    e: Endian,
+    width: usize,
+    pad: usize,
+    max: usize,
+) -> Option<(usize, Vec<u64>)> {
     let mut pos = t.checked_sub(pad)?;
     if b.get(pos..t)?.iter().any(|&x| x != 0) {
         return None;
@@ -748,11 +753,15 @@ fn markers_before(b: &[u8], t: usize, e: Endian, width: usize, pad: usize, max: 
 /// addresses must be sorted, start at the relative base, and agree with
 /// `o.known`.
 ///
+/// Kernels with `kallsyms_seqs_of_names` between the markers and the
+/// token table (6.2, 6.3, and 6.1 stable kernels with the backport, such
+/// as Debian's 6.1.0-56) are handled too: the markers are then found by
+/// their shape and by the 3 × N bytes left for the sequence table.
+///
 /// Limits: reads at most [`MAX_SEARCH_LEN`] bytes (unreadable pages count
-/// as zeros); does not handle 6.2/6.3 kernels (where
-/// `kallsyms_seqs_of_names` sits between the markers and the token
-/// table — their VMCOREINFO names the tables anyway), nor tables whose
-/// tokens are not printable ASCII.
+/// as zeros); needs printable ASCII tokens; the range must hold the
+/// tables from `kallsyms_offsets` (or `kallsyms_addresses`) to
+/// `kallsyms_token_index`.
 pub fn search(
     mem: &dyn VirtRead,
     start: VirtAddr,
@@ -771,7 +780,9 @@ fn search_buf(b: &[u8], base: u64, o: &KallsymsOptions<'_>) -> Result<(KallsymsT
     while p + 512 <= b.len() {
         let here = p;
         p += 2;
-        if rd16(b, here, e) != Some(0) || !rd16(b, here + 2, e).is_some_and(|v| (2..=64).contains(&v)) {
+        if rd16(b, here, e) != Some(0)
+            || !rd16(b, here + 2, e).is_some_and(|v| (2..=64).contains(&v))
+        {
             continue;
         }
         let Some(t) = token_table_before(b, here, e) else {
@@ -786,8 +797,75 @@ fn search_buf(b: &[u8], base: u64, o: &KallsymsOptions<'_>) -> Result<(KallsymsT
                 return Ok(found);
             }
         }
+        if let Some(found) = markers_before_seqs(b, &mem, base, t, here, o) {
+            return Ok(found);
+        }
     }
-    Err(Error::Malformed("kallsyms search: no kallsyms tables found in the range"))
+    Err(Error::Malformed(
+        "kallsyms search: no kallsyms tables found in the range",
+    ))
+}
+
+/// Kernels with `kallsyms_seqs_of_names` (6.2, 6.3, and 6.1 stable
+/// kernels that took the backport) put its 3 × N bytes between the
+/// markers and the token table. Looks for a markers array (0, then
+/// increasing values 256 names apart) whose count agrees with the gap left
+/// for the sequence table, then checks it like the other layouts.
+fn markers_before_seqs(
+    b: &[u8],
+    mem: &BufMem<'_>,
+    base: u64,
+    t: usize,
+    x: usize,
+    o: &KallsymsOptions<'_>,
+) -> Option<(KallsymsTables, Kallsyms)> {
+    let e = o.endian;
+    let align = usize::from(o.ptr_size);
+    let max_markers = (o.max_syms as usize).div_ceil(256);
+    // 256 names take 2 to 514 bytes each.
+    let step = 512u64..=256 * (2 + KSYM_NAME_LEN as u64);
+    let lo = t.saturating_sub(3 * o.max_syms as usize + 4 * max_markers + 2 * align);
+    let mut p = lo;
+    while p + 8 <= t {
+        let here = p;
+        p += 4;
+        if (base + here as u64) % align as u64 != 0
+            || rdw(b, here, e, 4) != Some(0)
+            || !rdw(b, here + 4, e, 4).is_some_and(|v| step.contains(&v))
+        {
+            continue;
+        }
+        let mut vals = vec![0u64];
+        let mut q = here + 4;
+        while vals.len() < max_markers && q + 4 <= t {
+            let Some(v) = rdw(b, q, e, 4) else { break };
+            let last = *vals.last()?;
+            if v <= last || !step.contains(&(v - last)) {
+                break;
+            }
+            vals.push(v);
+            q += 4;
+        }
+        for m in (2..=vals.len()).rev() {
+            let seqs = (here + 4 * m).next_multiple_of(align);
+            let Some(span) = t.checked_sub(seqs) else {
+                continue;
+            };
+            let n_hi = (span / 3) as u64;
+            let n_lo = (span.saturating_sub(align - 1)).div_ceil(3) as u64;
+            let lo_n = 256 * (m as u64 - 1) + 1;
+            let hi_n = 256 * m as u64;
+            if n_hi < lo_n || n_lo > hi_n {
+                continue;
+            }
+            let at = Layout { t, ms: here, x };
+            let mk = vals.get(..m)?;
+            if let Some(found) = names_before(b, mem, base, at, mk, o) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }
 
 /// Offsets (in the search buffer) of the tables found so far.
@@ -898,9 +976,15 @@ fn try_names(
     let va = |off: usize| VirtAddr(base + off as u64);
     let mut cands: Vec<KallsymsTables> = Vec::new();
     // Up to 6.1: offsets (or addresses), relative_base, num_syms.
-    for rb in [num.checked_sub(ptr), num.checked_sub(2 * ptr)].into_iter().flatten() {
+    for rb in [num.checked_sub(ptr), num.checked_sub(2 * ptr)]
+        .into_iter()
+        .flatten()
+    {
         for gap in [0usize, 4] {
-            if let Some(off) = rb.checked_sub(gap).and_then(|r| r.checked_sub(n64 as usize)) {
+            if let Some(off) = rb
+                .checked_sub(gap)
+                .and_then(|r| r.checked_sub(n64 as usize))
+            {
                 cands.push(KallsymsTables {
                     offsets: Some(va(off)),
                     relative_base: Some(va(rb)),
@@ -936,7 +1020,14 @@ fn try_names(
         });
     }
     for c in cands {
-        let Ok(k) = decode(mem, &c, &KallsymsOptions { name_len: NameLen::Auto, ..*o }) else {
+        let Ok(k) = decode(
+            mem,
+            &c,
+            &KallsymsOptions {
+                name_len: NameLen::Auto,
+                ..*o
+            },
+        ) else {
             continue;
         };
         let mut distinct = 0usize;
@@ -964,9 +1055,19 @@ fn try_names(
 /// And the highest address is a kernel address (upper half of a 64-bit
 /// space; above 1 GiB on 32-bit): offsets misread as absolute addresses
 /// are small.
-fn plausible_base(b: &[u8], base: u64, c: &KallsymsTables, k: &Kallsyms, o: &KallsymsOptions<'_>) -> bool {
+fn plausible_base(
+    b: &[u8],
+    base: u64,
+    c: &KallsymsTables,
+    k: &Kallsyms,
+    o: &KallsymsOptions<'_>,
+) -> bool {
     let high = k.table.iter_by_addr().last().map_or(0, |s| s.addr.0);
-    let kernel = if o.ptr_size == 8 { 1 << 63 } else { 0x4000_0000 };
+    let kernel = if o.ptr_size == 8 {
+        1 << 63
+    } else {
+        0x4000_0000
+    };
     if high < kernel {
         return false;
     }
@@ -978,10 +1079,7 @@ fn plausible_base(b: &[u8], base: u64, c: &KallsymsTables, k: &Kallsyms, o: &Kal
     let vals = (0..n).map(|i| rdw(b, at + 4 * i, o.endian, 4).map(|v| v as u32 as i32));
     match k.encoding {
         AddrEncoding::BaseRelative => vals.take(1).all(|v| v == Some(0)),
-        AddrEncoding::AbsolutePercpu => vals
-            .flatten()
-            .find(|&v| v < 0)
-            .is_some_and(|v| v == -1),
+        AddrEncoding::AbsolutePercpu => vals.flatten().find(|&v| v < 0).is_some_and(|v| v == -1),
         _ => true,
     }
 }

@@ -41,12 +41,12 @@ pub mod btf;
 mod elf;
 pub mod fuzz;
 pub mod kallsyms;
+#[cfg(feature = "std")]
+mod open;
 mod symtab;
 mod text;
 #[cfg(feature = "builder")]
 pub mod write;
-#[cfg(feature = "std")]
-mod open;
 
 pub use btf::{Btf, TypeId};
 pub use symtab::{

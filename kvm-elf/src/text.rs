@@ -26,7 +26,9 @@ fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>> {
         return Err(bad);
     }
     if addr.is_empty() || addr.len() > 16 {
-        return Err(Error::Malformed("symbol list: address is not 1 to 16 hex digits"));
+        return Err(Error::Malformed(
+            "symbol list: address is not 1 to 16 hex digits",
+        ));
     }
     let addr = core::str::from_utf8(addr)
         .ok()
@@ -37,8 +39,8 @@ fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>> {
         [k] if k.is_ascii_graphic() => *k,
         _ => return Err(Error::Malformed("symbol list: type is not one letter")),
     };
-    let name =
-        core::str::from_utf8(name).map_err(|_| Error::Malformed("symbol list: name is not UTF-8"))?;
+    let name = core::str::from_utf8(name)
+        .map_err(|_| Error::Malformed("symbol list: name is not UTF-8"))?;
     let module = match module {
         None => None,
         Some(m) => Some(

@@ -45,8 +45,12 @@ pub enum KallsymsLayout {
     /// Up to 6.1: addresses/offsets, relative_base, num_syms, names,
     /// markers, token_table, token_index.
     Old,
+    /// 6.2, 6.3 and 6.1 stable kernels with the backport: as
+    /// [`KallsymsLayout::Old`] with `kallsyms_seqs_of_names` (3 bytes per
+    /// symbol) between markers and token_table.
+    Seqs,
     /// 6.4+: num_syms, names, markers, token_table, token_index,
-    /// addresses/offsets, relative_base.
+    /// addresses/offsets, relative_base (then seqs_of_names).
     New,
 }
 
@@ -148,9 +152,8 @@ impl KallsymsBuilder {
             let len = codes.len();
             match self.name_len {
                 NameLen::OneByte => {
-                    stream.push(
-                        u8::try_from(len).map_err(|_| Error::Unsupported("name too long"))?,
-                    );
+                    stream
+                        .push(u8::try_from(len).map_err(|_| Error::Unsupported("name too long"))?);
                 }
                 _ if len < 0x80 => stream.push(len as u8),
                 _ if len < 0x4000 => {
@@ -228,7 +231,7 @@ impl KallsymsBuilder {
             Ok(())
         };
         let count_width = if self.wide { ptr } else { 4 };
-        if self.layout == KallsymsLayout::Old {
+        if self.layout != KallsymsLayout::New {
             addr_tables(&mut out, &mut t)?;
         }
         t.num_syms = label(&mut out);
@@ -239,12 +242,25 @@ impl KallsymsBuilder {
         for m in &markers {
             put_word(&mut out, e, count_width, *m);
         }
+        // Symbol indexes sorted by name, 24-bit big-endian.
+        let mut seqs: Vec<usize> = (0..n).collect();
+        seqs.sort_by(|&a, &b| syms[a].0.get(1..).cmp(&syms[b].0.get(1..)));
+        let mut seqs_bytes = Vec::new();
+        for i in seqs {
+            seqs_bytes.extend_from_slice(&(i as u32).to_be_bytes()[1..]);
+        }
+        if self.layout == KallsymsLayout::Seqs {
+            label(&mut out);
+            out.extend_from_slice(&seqs_bytes);
+        }
         t.token_table = label(&mut out);
         out.extend_from_slice(&token_table);
         t.token_index = label(&mut out);
         out.extend_from_slice(&token_index);
         if self.layout == KallsymsLayout::New {
             addr_tables(&mut out, &mut t)?;
+            label(&mut out);
+            out.extend_from_slice(&seqs_bytes);
         }
         Ok(KallsymsImage {
             base,
@@ -482,7 +498,13 @@ impl BtfBuilder {
     }
 
     /// An enum with 64-bit values.
-    pub fn enum64(&mut self, name: &str, size: u32, signed: bool, values: &[(&str, u64)]) -> TypeId {
+    pub fn enum64(
+        &mut self,
+        name: &str,
+        size: u32,
+        signed: bool,
+        values: &[(&str, u64)],
+    ) -> TypeId {
         let mut tr = Vec::new();
         for &(n, v) in values {
             tr.extend_from_slice(&[self.string(n), v as u32, (v >> 32) as u32]);

@@ -7,16 +7,26 @@
 //! and the reason, and the last one is kept for [`Kvm::geterr`]. The `kvm`
 //! command-line tool is a binary of this crate behind the `cli` feature.
 //!
-//! ```no_run
-//! let kd = kvm::Kvm::open_dump("vmcore")?;
-//! let mut banner = [0u8; 64];
-//! let n = kd.read(0xffff_ffff_8200_0100, &mut banner)?;
-//! println!("{} bytes", n);
+//! ```
+//! use kvm::{Kvm, ProcOp};
+//! # let core = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/amd64-kaslr/vmcore.kdump.xz");
+//! // A real Linux 6.1 dump (cut down); no vmlinux needed.
+//! let kd = Kvm::open_dump(core)?;
+//! let banner = kd.nlist(&["linux_banner"])?[0].expect("in kallsyms");
+//! let mut text = [0u8; 13];
+//! kd.read(banner, &mut text)?;
+//! assert_eq!(&text, b"Linux version");
+//! for p in kd.getprocs(ProcOp::Uid(1000))? {
+//!     println!("{} {} {:?}", p.pid, p.comm, kd.getargv(&p)?);
+//! }
+//! let load = kd.getloadavg()?;
+//! assert!(load[0] > 0.0);
 //! # Ok::<(), kvm::Error>(())
 //! ```
 //!
-//! Status: dumps (ELF cores, LiME) and kernel reads work; symbols,
-//! processes and live systems are tracked in their issues.
+//! Status: Linux dumps (ELF cores, kdump-compressed, LiME, raw) work, on
+//! x86-64 and arm64; live systems (kvm-dev) and the BSD dump formats are
+//! tracked in their issues.
 #![forbid(unsafe_code)]
 
 mod error;

@@ -18,6 +18,10 @@ const BTF_SEARCH: u64 = 96 << 20;
 pub(crate) struct LinuxData {
     /// The kernel's own symbols (kallsyms in memory, runtime addresses).
     pub syms: SymbolTable,
+    /// Symbols of the kernel file given with `-N` (System.map or vmlinux),
+    /// relocated by the dump's KASLR offset: used for names the kernel's
+    /// own kallsyms lacks (data symbols on arm64).
+    pub extra: Option<SymbolTable>,
     /// The kernel's BTF.
     pub btf: Btf,
     /// `init_task`, once found (by symbol or search).
@@ -27,15 +31,16 @@ pub(crate) struct LinuxData {
 impl LinuxData {
     /// Decodes kallsyms (tables from VMCOREINFO) and loads BTF (from
     /// `__start_BTF`..`__stop_BTF`, else by a checked search after `_etext`).
-    pub fn load(kvm: &Kvm) -> Result<LinuxData> {
+    pub fn load(kvm: &Kvm, extra: Option<SymbolTable>) -> Result<LinuxData> {
         let info = kvm.dump().info();
         let vi = info
             .vmcoreinfo
             .as_ref()
             .ok_or(Error::Unsupported("the dump has no VMCOREINFO"))?;
-        let tables = KallsymsTables::from_symbols(|n| vi.symbol(n)).ok_or(Error::Unsupported(
-            "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0)",
-        ))?;
+        let extra = match extra {
+            Some(t) => Some(t.relocated(vi.kernel_offset().unwrap_or(0))?),
+            None => None,
+        };
         let known: Vec<(&str, u64)> = vi
             .symbol("_stext")
             .map(|a| ("_stext", a))
@@ -43,10 +48,23 @@ impl LinuxData {
             .collect();
         let mut opts = KallsymsOptions::le64();
         opts.known = &known;
-        let syms = kallsyms::decode(kvm, &tables, &opts)?.table;
+        let syms = match KallsymsTables::from_symbols(|n| vi.symbol(n)) {
+            Some(tables) => kallsyms::decode(kvm, &tables, &opts)?.table,
+            // Kernels before 6.0 do not say where their kallsyms are; the
+            // kernel file's symbols then serve alone.
+            None => match &extra {
+                Some(t) => t.clone(),
+                None => {
+                    return Err(Error::Unsupported(
+                        "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
+                    ))
+                }
+            },
+        };
         let btf = load_btf(kvm, &syms)?;
         Ok(LinuxData {
             syms,
+            extra,
             btf,
             init_task: OnceLock::new(),
         })
@@ -137,14 +155,19 @@ impl kvm_proc::Kernel for KernelView<'_> {
                 return Some(a);
             }
         }
-        self.data.syms.addr(name).map(|a| a.0).or_else(|| {
-            self.kvm
-                .dump()
-                .info()
-                .vmcoreinfo
-                .as_ref()
-                .and_then(|v| v.symbol(name))
-        })
+        self.data
+            .syms
+            .addr(name)
+            .or_else(|| self.data.extra.as_ref().and_then(|t| t.addr(name)))
+            .map(|a| a.0)
+            .or_else(|| {
+                self.kvm
+                    .dump()
+                    .info()
+                    .vmcoreinfo
+                    .as_ref()
+                    .and_then(|v| v.symbol(name))
+            })
     }
     fn offset_of(&self, path: &str) -> Option<u64> {
         self.data

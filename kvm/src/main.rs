@@ -18,22 +18,43 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where kernel memory comes from (BSD ps conventions).
+#[derive(clap::Args, Debug)]
+struct Source {
+    /// The crash dump (required: live systems are not supported yet).
+    #[arg(short = 'M', value_name = "CORE")]
+    core: PathBuf,
+    /// The kernel's System.map or vmlinux, for symbols the dump's own
+    /// kallsyms lacks (link-time addresses, relocated by the dump's KASLR
+    /// offset).
+    #[arg(short = 'N', value_name = "KERNEL")]
+    kernel: Option<PathBuf>,
+}
+
+impl Source {
+    fn open(&self) -> Result<Kvm, kvm::Error> {
+        let kd = Kvm::open_dump(&self.core)?;
+        if let Some(k) = &self.kernel {
+            kd.set_kernel_file(k)?;
+        }
+        Ok(kd)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Facts about the dump: format, architecture, kernel release, paging.
     Info {
-        /// The crash dump.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Read memory: kernel virtual addresses, or physical with --phys.
     Read {
-        /// The crash dump.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Read physical memory instead of kernel virtual memory.
         #[arg(long)]
         phys: bool,
@@ -49,9 +70,8 @@ enum Cmd {
     },
     /// List processes (like BSD ps), kernel threads included.
     Ps {
-        /// The crash dump.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Include each process's threads.
         #[arg(long)]
         threads: bool,
@@ -61,9 +81,8 @@ enum Cmd {
     },
     /// Look up kernel symbols (kvm_nlist).
     Nlist {
-        /// The crash dump.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -73,18 +92,16 @@ enum Cmd {
     },
     /// The 1, 5 and 15-minute load averages.
     Loadavg {
-        /// The crash dump.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Write the dump's memory in another format.
     Convert {
-        /// The crash dump to read.
-        #[arg(short = 'M', value_name = "CORE")]
-        core: PathBuf,
+        #[command(flatten)]
+        src: Source,
         /// Output format.
         #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd"])]
         to: String,
@@ -140,23 +157,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.cmd {
-        Cmd::Info { core, json } => info(&Kvm::open_dump(core)?, json),
+        Cmd::Info { src, json } => info(&src.open()?, json),
         Cmd::Read {
-            core,
+            src,
             phys,
             hex,
             addr,
             len,
-        } => read(&Kvm::open_dump(core)?, phys, hex, addr, len),
-        Cmd::Ps {
-            core,
-            threads,
-            json,
-        } => ps(&Kvm::open_dump(core)?, threads, json),
-        Cmd::Nlist { core, json, names } => nlist(&Kvm::open_dump(core)?, &names, json),
-        Cmd::Loadavg { core, json } => loadavg(&Kvm::open_dump(core)?, json),
+        } => read(&src.open()?, phys, hex, addr, len),
+        Cmd::Ps { src, threads, json } => ps(&src.open()?, threads, json),
+        Cmd::Nlist { src, json, names } => nlist(&src.open()?, &names, json),
+        Cmd::Loadavg { src, json } => loadavg(&src.open()?, json),
         Cmd::Convert {
-            core,
+            src,
             to,
             flat,
             keep_read_by,
@@ -166,12 +179,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let pages = kvm::record::PageSet::default();
             let kd = if keep_read_by.is_some() {
                 let p = pages.clone();
-                let kd =
-                    Kvm::open_dump_with(core, |d| Box::new(kvm::record::Recording::new(d, p)))?;
+                let kd = Kvm::open_dump_with(&src.core, |d| {
+                    Box::new(kvm::record::Recording::new(d, p))
+                })?;
+                if let Some(k) = &src.kernel {
+                    kd.set_kernel_file(k)?;
+                }
                 run_ps_for_recording(&kd)?;
                 kd
             } else {
-                Kvm::open_dump(core)?
+                src.open()?
             };
             let read: Option<std::collections::BTreeSet<u64>> =
                 keep_read_by.map(|_| pages.lock().map(|p| p.clone()).unwrap_or_default());

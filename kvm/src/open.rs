@@ -60,6 +60,8 @@ pub struct Kvm {
     arch_paging: Option<ArchPaging>,
     /// Symbols and types of the kernel, loaded on first use.
     linux: OnceLock<Result<LinuxData, kvm_core::Error>>,
+    /// Symbols of the kernel file (`-N`), until `linux` is loaded.
+    kernel_file: Mutex<Option<kvm_elf::SymbolTable>>,
     last_error: Mutex<String>,
 }
 
@@ -167,8 +169,34 @@ impl Kvm {
             root,
             arch_paging,
             linux: OnceLock::new(),
+            kernel_file: Mutex::new(None),
             last_error: Mutex::new(String::new()),
         })
+    }
+
+    /// Adds the symbols of the kernel file `path` (`-N`): a `System.map`
+    /// or an ELF vmlinux, with link-time addresses that are relocated by
+    /// the dump's KASLR offset. They answer for names the kernel's own
+    /// kallsyms lacks. Call before the first symbol lookup.
+    pub fn set_kernel_file(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
+        let table = if bytes.starts_with(b"\x7fELF") {
+            kvm_elf::SymbolTable::from_elf(&bytes)
+        } else {
+            kvm_elf::SymbolTable::from_system_map(&bytes)
+        }
+        .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
+        if self.linux.get().is_some() {
+            return Err(Error::core(
+                Some(path.to_path_buf()),
+                kvm_core::Error::Unsupported("symbols were already loaded"),
+            ));
+        }
+        if let Ok(mut k) = self.kernel_file.lock() {
+            *k = Some(table);
+        }
+        Ok(())
     }
 
     /// The file this source reads.
@@ -223,7 +251,8 @@ impl Kvm {
     }
 
     fn linux_data(&self) -> Result<&LinuxData, Error> {
-        match self.linux.get_or_init(|| LinuxData::load(self)) {
+        let extra = || self.kernel_file.lock().ok().and_then(|mut k| k.take());
+        match self.linux.get_or_init(|| LinuxData::load(self, extra())) {
             Ok(d) => Ok(d),
             Err(e) => Err(self.fail(*e)),
         }

@@ -387,22 +387,60 @@ fn bitmap_bytes(words: &[u64], len: usize) -> Vec<u8> {
     b
 }
 
-/// Reads one page, zero-filling what cannot be read after the first byte.
-/// `Ok(false)`: the source says the page is excluded; `Err(NotInMemory)`:
-/// a hole.
-fn read_page(mem: &dyn PhysRead, pa: u64, page: &mut [u8]) -> Result<bool> {
-    let mut got = 0usize;
-    while got < page.len() {
-        match mem.read_phys(PhysAddr(pa + got as u64), &mut page[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Error::Excluded { .. }) if got == 0 => return Ok(false),
-            Err(e) if got == 0 => return Err(e),
-            Err(_) => break,
+/// The union of `ranges`: sorted, disjoint, adjacent ones merged.
+fn union(ranges: &[MapRange]) -> Vec<MapRange> {
+    let mut v: Vec<MapRange> = ranges.iter().filter(|r| r.len > 0).copied().collect();
+    v.sort_by_key(|r| r.start);
+    let mut out: Vec<MapRange> = Vec::with_capacity(v.len());
+    for r in v {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end() => {
+                let end = last.end().max(r.end());
+                last.len = end - last.start;
+            }
+            _ => out.push(MapRange { value: 0, ..r }),
         }
     }
-    page[got..].fill(0);
-    Ok(true)
+    out
+}
+
+/// Reads the parts of the page at `pa` that `ranges` (sorted, disjoint)
+/// cover; the rest of the page is zero. `Ok(false)`: the source says the
+/// page is excluded; `Err(NotInMemory)`: nothing of it could be read.
+fn read_page(mem: &dyn PhysRead, ranges: &[MapRange], pa: u64, page: &mut [u8]) -> Result<bool> {
+    page.fill(0);
+    let end = pa + page.len() as u64;
+    let (mut any, mut excluded) = (false, false);
+    let first = ranges.partition_point(|r| r.end() <= pa);
+    for r in ranges.get(first..).unwrap_or_default() {
+        if r.start >= end {
+            break;
+        }
+        let (s, e) = (r.start.max(pa), r.end().min(end));
+        let mut at = s;
+        while at < e {
+            let buf = &mut page[(at - pa) as usize..(e - pa) as usize];
+            match mem.read_phys(PhysAddr(at), buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    at += n as u64;
+                    any = true;
+                }
+                Err(Error::Excluded { .. }) if at == s => {
+                    excluded = true;
+                    break;
+                }
+                Err(Error::NotInMemory { .. }) => break,
+                Err(err) if at == s && !any => return Err(err),
+                Err(_) => break,
+            }
+        }
+    }
+    match (any, excluded) {
+        (true, _) => Ok(true),
+        (false, true) => Ok(false),
+        (false, false) => Err(Error::NotInMemory { pa }),
+    }
 }
 
 fn write_impl(
@@ -448,7 +486,8 @@ fn write_impl(
     }
     let nwords = max_pfn.div_ceil(64) as usize;
     let mut present = vec![0u64; nwords];
-    for r in ranges.iter().filter(|r| r.len > 0) {
+    let ranges = union(ranges);
+    for r in &ranges {
         let first = r.start >> shift;
         let last = (r.end() - 1) >> shift;
         for pfn in first..=last {
@@ -528,7 +567,7 @@ fn write_impl(
             let b = bits.trailing_zeros();
             bits &= bits - 1;
             let pfn = i as u64 * 64 + u64::from(b);
-            match read_page(mem, pfn << shift, &mut page) {
+            match read_page(mem, &ranges, pfn << shift, &mut page) {
                 Ok(true) => {}
                 Ok(false) => {
                     set_bit(&mut dumpable, pfn, false);

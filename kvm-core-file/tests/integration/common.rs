@@ -135,15 +135,23 @@ pub fn memory(page_size: u64, pages: u64, excluded: u64, info: DumpInfo) -> Mem 
             data.truncate(len as usize);
             excl.push((first * page_size + len, excluded * page_size));
         }
+        let mut start = first * page_size;
+        if i == 1 {
+            // A range starting inside a page: the start of the page reads
+            // as zeros in the kdump.
+            start += 512;
+            len -= 512;
+            data.drain(..512);
+        }
         if i == 2 {
             // A range ending inside a page: the rest of the page reads as
             // zeros in the kdump.
             len -= 100;
             data.truncate(len as usize);
         }
-        ranges.push((first * page_size, data));
+        ranges.push((start, data));
         map.push(MapRange {
-            start: first * page_size,
+            start,
             len,
             value: 0,
         });

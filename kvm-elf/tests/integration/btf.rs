@@ -109,10 +109,15 @@ fn check_6_18(btf: &Btf) {
         ("PIDTYPE_MAX", 4),
     ] {
         assert_eq!(
-            btf.enum_value("pid_type", name).unwrap().map(|v| v.as_i64()),
+            btf.enum_value("pid_type", name)
+                .unwrap()
+                .map(|v| v.as_i64()),
             Some(v)
         );
-        assert_eq!(btf.enumerator(name).unwrap().map(|v| v.as_u64()), Some(v as u64));
+        assert_eq!(
+            btf.enumerator(name).unwrap().map(|v| v.as_u64()),
+            Some(v as u64)
+        );
     }
     // Misses are `None`, not errors.
     assert_eq!(btf.member("task_struct", "no_such_member").unwrap(), None);
@@ -143,12 +148,26 @@ fn real_task_struct_closure() {
                 }
                 assert_eq!(btf.size_of(t.id).unwrap(), u64::from(t.size().unwrap()));
             }
-            Kind::Enum | Kind::Enum64 => assert_eq!(btf.enumerators(t.id).unwrap().count(), usize::from(t.vlen)),
+            Kind::Enum | Kind::Enum64 => {
+                assert_eq!(btf.enumerators(t.id).unwrap().count(), usize::from(t.vlen))
+            }
             Kind::FuncProto => assert_eq!(btf.params(t.id).unwrap().count(), usize::from(t.vlen)),
             _ => {}
         }
     }
-    for k in ["Int", "Ptr", "Array", "Struct", "Union", "Enum", "Typedef", "Const", "Volatile", "FuncProto", "Fwd"] {
+    for k in [
+        "Int",
+        "Ptr",
+        "Array",
+        "Struct",
+        "Union",
+        "Enum",
+        "Typedef",
+        "Const",
+        "Volatile",
+        "FuncProto",
+        "Fwd",
+    ] {
         assert!(kinds.contains(k), "{k} missing from {kinds:?}");
     }
 }
@@ -163,7 +182,15 @@ fn this_machines_vmlinux_btf_if_present() {
     };
     let task = btf.composite("task_struct").unwrap().expect("task_struct");
     assert!(btf.size_of(task).unwrap() > 1000);
-    for p in ["mm", "pid", "tgid", "comm", "tasks", "real_parent", "se.exec_start"] {
+    for p in [
+        "mm",
+        "pid",
+        "tgid",
+        "comm",
+        "tasks",
+        "real_parent",
+        "se.exec_start",
+    ] {
         assert!(btf.member("task_struct", p).unwrap().is_some(), "{p}");
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -197,11 +224,20 @@ fn every_kind(e: Endian) -> (Vec<u8>, Vec<TypeId>) {
     let rst = b.restrict(p); // 10
     let tt = b.type_tag("user", p); // 11
     let fl = b.float("double", 8); // 12
-    let en = b.enum_("pid_type", 4, false, &[("PIDTYPE_PID", 0), ("PIDTYPE_TGID", 1)]); // 13
+    let en = b.enum_(
+        "pid_type",
+        4,
+        false,
+        &[("PIDTYPE_PID", 0), ("PIDTYPE_TGID", 1)],
+    ); // 13
     let sen = b.enum_("signed_e", 4, true, &[("NEG", -5)]); // 14
     let e64 = b.enum64("big_e", 8, false, &[("BIG", 0x1_0000_0002)]); // 15
     let bits = b.int_bits("", 4, 3, 5); // 16: old-style bitfield type
-    let inner = b.union_("", 8, &[Field::new("u_a", int, 0), Field::new("u_b", ulong, 0)]); // 17
+    let inner = b.union_(
+        "",
+        8,
+        &[Field::new("u_a", int, 0), Field::new("u_b", ulong, 0)],
+    ); // 17
     let s = b.struct_(
         "task",
         48,
@@ -216,14 +252,21 @@ fn every_kind(e: Endian) -> (Vec<u8>, Vec<TypeId>) {
     let bf = b.struct_(
         "flags",
         4,
-        &[Field::bits("a", int, 0, 1), Field::bits("b", int, 1, 3), Field::new("c", ch, 8)],
+        &[
+            Field::bits("a", int, 0, 1),
+            Field::bits("b", int, 1, 3),
+            Field::new("c", ch, 8),
+        ],
     ); // 19
     let proto = b.func_proto(int, &[("t", p), ("", TypeId::VOID)]); // 20
     let func = b.func("do_exit", proto, 1); // 21
     let var = b.var("jiffies", ulong, 1); // 22
     let sec = b.datasec(".data", 64, &[(var, 8, 8)]); // 23
     let tag = b.decl_tag("kvm_tag", s, 2); // 24
-    let ids = vec![int, ch, ulong, p, arr, fwd, td, vol, cst, rst, tt, fl, en, sen, e64, bits, inner, s, bf, proto, func, var, sec, tag];
+    let ids = vec![
+        int, ch, ulong, p, arr, fwd, td, vol, cst, rst, tt, fl, en, sen, e64, bits, inner, s, bf,
+        proto, func, var, sec, tag,
+    ];
     (b.finish(), ids)
 }
 
@@ -238,7 +281,11 @@ fn every_kind_both_byte_orders() {
         use Kind::*;
         assert_eq!(
             kinds,
-            [Int, Int, Int, Ptr, Array, Fwd, Typedef, Volatile, Const, Restrict, TypeTag, Float, Enum, Enum, Enum64, Int, Union, Struct, Struct, FuncProto, Func, Var, Datasec, DeclTag]
+            [
+                Int, Int, Int, Ptr, Array, Fwd, Typedef, Volatile, Const, Restrict, TypeTag, Float,
+                Enum, Enum, Enum64, Int, Union, Struct, Struct, FuncProto, Func, Var, Datasec,
+                DeclTag
+            ]
         );
         assert_eq!(btf.pointer_size(), 8);
         assert_eq!(btf.int(TypeId(1)).unwrap().encoding, INT_SIGNED);
@@ -253,9 +300,18 @@ fn every_kind_both_byte_orders() {
         assert!(btf.size_of(TypeId::VOID).is_err());
         assert_eq!(btf.size_of(TypeId(22)).unwrap(), 8); // VAR: its type
         assert_eq!(btf.resolve(TypeId(9)).unwrap(), TypeId(1));
-        assert_eq!(btf.enum_value("pid_type", "PIDTYPE_TGID").unwrap().unwrap().as_u64(), 1);
+        assert_eq!(
+            btf.enum_value("pid_type", "PIDTYPE_TGID")
+                .unwrap()
+                .unwrap()
+                .as_u64(),
+            1
+        );
         assert_eq!(btf.enumerator("NEG").unwrap().unwrap().as_i64(), -5);
-        assert_eq!(btf.enumerator("BIG").unwrap().unwrap().as_u64(), 0x1_0000_0002);
+        assert_eq!(
+            btf.enumerator("BIG").unwrap().unwrap().as_u64(),
+            0x1_0000_0002
+        );
         // Members: direct, inside the anonymous union, old- and new-style bitfields.
         let m = btf.member("task", "u_b").unwrap().unwrap();
         assert_eq!((m.offset, m.type_id), (24, TypeId(3)));
@@ -299,7 +355,14 @@ fn names_shared_by_several_types() {
     assert_eq!(btf.size_of_name("dup").unwrap(), Some(4));
 }
 
-fn header(e: Endian, hdr_len: u32, type_off: u32, type_len: u32, str_off: u32, str_len: u32) -> Vec<u8> {
+fn header(
+    e: Endian,
+    hdr_len: u32,
+    type_off: u32,
+    type_len: u32,
+    str_off: u32,
+    str_len: u32,
+) -> Vec<u8> {
     let mut v = match e {
         Endian::Little => vec![0x9f, 0xeb, 1, 0],
         Endian::Big => vec![0xeb, 0x9f, 1, 0],
@@ -326,15 +389,15 @@ fn corrupt_headers_and_sections() {
     };
     assert!(with(header(Endian::Little, 24, 0, tl, tl, sl)).is_ok());
     let bad = [
-        header(Endian::Little, 23, 0, tl, tl, sl),          // header too short
-        header(Endian::Little, 1 << 30, 0, tl, tl, sl),     // header past the end
-        header(Endian::Little, 24, 0, tl + 4, tl, sl),      // types overlap strings
-        header(Endian::Little, 24, 0, tl, tl, sl + 1),      // strings past the end
-        header(Endian::Little, 24, u32::MAX, tl, tl, sl),   // offset overflow
-        header(Endian::Little, 24, 0, tl, tl + 1, sl - 1),  // strings start mid-string
-        header(Endian::Little, 24, 0, tl, tl, sl - 1),      // strings not NUL-ended
-        header(Endian::Little, 24, 0, tl - 4, tl, sl),      // last record cut
-        header(Endian::Big, 24, 0, tl, tl, sl),             // wrong byte order
+        header(Endian::Little, 23, 0, tl, tl, sl), // header too short
+        header(Endian::Little, 1 << 30, 0, tl, tl, sl), // header past the end
+        header(Endian::Little, 24, 0, tl + 4, tl, sl), // types overlap strings
+        header(Endian::Little, 24, 0, tl, tl, sl + 1), // strings past the end
+        header(Endian::Little, 24, u32::MAX, tl, tl, sl), // offset overflow
+        header(Endian::Little, 24, 0, tl, tl + 1, sl - 1), // strings start mid-string
+        header(Endian::Little, 24, 0, tl, tl, sl - 1), // strings not NUL-ended
+        header(Endian::Little, 24, 0, tl - 4, tl, sl), // last record cut
+        header(Endian::Big, 24, 0, tl, tl, sl),    // wrong byte order
     ];
     for h in bad {
         assert!(with(h.clone()).is_err(), "{h:?}");
@@ -478,4 +541,39 @@ fn bit_flips_in_a_real_blob_never_panic() {
             }
         }
     });
+}
+
+#[test]
+fn search_finds_the_blob_in_memory() {
+    use kvm_core::{PhysAddr, SparseMem, Translated, VirtAddr};
+    use kvm_elf::fuzz::Identity;
+    let blob = gunzip("task-closure-6.18.btf.gz");
+    let (small, _) = every_kind(Endian::Little);
+    let base = 0xffff_ffff_8240_0000u64;
+    let mut mem = SparseMem::new();
+    // Junk, a header whose sections point nowhere, a small valid blob,
+    // then the real one.
+    let junk: Vec<u8> = (0..0x3000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    mem.write(PhysAddr(base), &junk).unwrap();
+    mem.write(
+        PhysAddr(base + 0x100),
+        &header(Endian::Little, 24, 0, 1 << 20, 1 << 20, 8),
+    )
+    .unwrap();
+    mem.write(PhysAddr(base + 0x1000), &small).unwrap();
+    let at = base + 0x3000;
+    mem.write(PhysAddr(at), &blob).unwrap();
+    let space = Translated::new(mem, Identity);
+    let len = 0x3000 + blob.len() as u64 + 0x100;
+    let (found, btf) = within(20, || kvm_elf::btf::search(&space, VirtAddr(base), len)).unwrap();
+    assert_eq!(found, VirtAddr(at));
+    check_6_18(&btf);
+    // Only the small one in range.
+    let (found, btf) = kvm_elf::btf::search(&space, VirtAddr(base), 0x3000).unwrap();
+    assert_eq!((found, btf.len()), (VirtAddr(base + 0x1000), 24));
+    // None at all.
+    assert!(kvm_elf::btf::search(&space, VirtAddr(base), 0x1000).is_err());
+    assert!(kvm_elf::btf::search(&space, VirtAddr(0), 1 << 40).is_err());
 }

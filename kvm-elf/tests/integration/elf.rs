@@ -125,8 +125,8 @@ impl Writer {
 
 const SYMS: &[(&str, u64, u64, u8, u16)] = &[
     // name, value, size, info (bind << 4 | type), shndx
-    ("kern.c", 0, 0, 0x04, 0xfff1),   // FILE: skipped
-    ("", 0x1000, 0, 0x03, 1),         // SECTION: skipped
+    ("kern.c", 0, 0, 0x04, 0xfff1), // FILE: skipped
+    ("", 0x1000, 0, 0x03, 1),       // SECTION: skipped
     ("local_fn", 0x1000, 16, 0x02, 1),
     ("global_data", 0x2000, 8, 0x11, 2),
     ("zeroed", 0x3000, 64, 0x11, 3),
@@ -134,13 +134,17 @@ const SYMS: &[(&str, u64, u64, u8, u16)] = &[
     ("weak_obj", 0x2008, 8, 0x21, 2),
     ("abs_value", 0x40, 0, 0x10, 0xfff1),
     ("common_sym", 0x10, 4, 0x11, 0xfff2),
-    ("undefined", 0, 0, 0x10, 0),     // UNDEF: skipped
+    ("undefined", 0, 0, 0x10, 0), // UNDEF: skipped
     ("const_tab", 0x4000, 16, 0x11, 4),
     ("ifunc", 0x1004, 4, 0x1a, 1),
 ];
 
 fn write_elf(is64: bool, be: bool) -> Vec<u8> {
-    let mut w = Writer { is64, be, out: Vec::new() };
+    let mut w = Writer {
+        is64,
+        be,
+        out: Vec::new(),
+    };
     let ehsize = if is64 { 64 } else { 52 };
     let shentsize = if is64 { 64 } else { 40 };
     let symsize = if is64 { 24 } else { 16 };
@@ -156,7 +160,16 @@ fn write_elf(is64: bool, be: bool) -> Vec<u8> {
             strtab.push(0);
         }
     }
-    let sh_names = ["", ".text", ".data", ".bss", ".rodata", ".symtab", ".strtab", ".shstrtab"];
+    let sh_names = [
+        "",
+        ".text",
+        ".data",
+        ".bss",
+        ".rodata",
+        ".symtab",
+        ".strtab",
+        ".shstrtab",
+    ];
     let mut shstr = vec![0u8];
     let mut sh_name_offs = Vec::new();
     for n in sh_names {
@@ -169,7 +182,11 @@ fn write_elf(is64: bool, be: bool) -> Vec<u8> {
         }
     }
     // Symbol records.
-    let mut sw = Writer { is64, be, out: Vec::new() };
+    let mut sw = Writer {
+        is64,
+        be,
+        out: Vec::new(),
+    };
     sw.out.resize(symsize, 0); // the null symbol
     for (s, &no) in SYMS.iter().zip(&name_offs) {
         sw.n(no, 4);
@@ -230,7 +247,16 @@ fn write_elf(is64: bool, be: bool) -> Vec<u8> {
         (1, 0x3, 0x2000, data_off, 16, 0, 0, 0),
         (8, 0x3, 0x3000, 0, 64, 0, 0, 0),
         (1, 0x2, 0x4000, rodata_off, 16, 0, 0, 0),
-        (2, 0, 0, symtab_off, symtab.len() as u64, 6, first_global as u32, symsize as u64),
+        (
+            2,
+            0,
+            0,
+            symtab_off,
+            symtab.len() as u64,
+            6,
+            first_global as u32,
+            symsize as u64,
+        ),
         (3, 0, 0, strtab_off, strtab.len() as u64, 0, 0, 0),
         (3, 0, 0, shstr_off, shstr.len() as u64, 0, 0, 0),
     ];
@@ -256,8 +282,7 @@ fn every_class_and_byte_order() {
             let bytes = write_elf(is64, be);
             let t = SymbolTable::from_elf(&bytes)
                 .unwrap_or_else(|e| panic!("is64={is64} be={be}: {e}"));
-            let got: Vec<(&str, u64, u8)> =
-                t.iter().map(|s| (s.name, s.addr.0, s.kind)).collect();
+            let got: Vec<(&str, u64, u8)> = t.iter().map(|s| (s.name, s.addr.0, s.kind)).collect();
             assert_eq!(
                 got,
                 [

@@ -31,15 +31,23 @@ fn system_map_relocates_all_but_percpu_and_absolute() {
     t.relocate(slide).unwrap();
     assert_eq!(t.space(), AddrSpace::Runtime);
     assert_eq!(t.addr("_stext"), Some(VirtAddr(0xffff_ffff_9d00_1000)));
-    assert_eq!(t.addr("init_task"), Some(VirtAddr(0xffff_ffff_8261_4940 + slide)));
+    assert_eq!(
+        t.addr("init_task"),
+        Some(VirtAddr(0xffff_ffff_8261_4940 + slide))
+    );
     assert_eq!(t.addr("runqueues"), Some(VirtAddr(0x2c000)));
     assert_eq!(t.addr("__per_cpu_end"), Some(VirtAddr(0x34000)));
     assert_eq!(t.addr("__kvm_abs"), Some(VirtAddr(0x400)));
     // Reverse lookups see the new addresses.
-    let n = t.nearest(VirtAddr(0xffff_ffff_810a_3b40 + slide + 0x10)).unwrap();
+    let n = t
+        .nearest(VirtAddr(0xffff_ffff_810a_3b40 + slide + 0x10))
+        .unwrap();
     assert_eq!((n.symbol.name, n.offset), ("do_exit", 0x10));
     // Two names at _text: the first global at the address wins.
-    assert_eq!(t.nearest(VirtAddr(0xffff_ffff_9d00_0000)).unwrap().offset, 0);
+    assert_eq!(
+        t.nearest(VirtAddr(0xffff_ffff_9d00_0000)).unwrap().offset,
+        0
+    );
     // Never twice, and a failed second call changes nothing.
     assert!(t.relocate(slide).is_err());
     assert_eq!(t.addr("_stext"), Some(VirtAddr(0xffff_ffff_9d00_1000)));
@@ -77,5 +85,8 @@ fn arm64_percpu_is_inside_the_image_and_moves() {
     let mut t = SymbolTable::from_system_map(map.as_bytes()).unwrap();
     assert_eq!(t.percpu_range(), None);
     t.relocate(0x10_0000).unwrap();
-    assert_eq!(t.addr("__per_cpu_start"), Some(VirtAddr(0xffff_8000_0a10_0000)));
+    assert_eq!(
+        t.addr("__per_cpu_start"),
+        Some(VirtAddr(0xffff_8000_0a10_0000))
+    );
 }
