@@ -69,6 +69,19 @@ pub enum Strings {
     Unavailable(kvm_core::Error),
 }
 
+/// A symbol of a loaded kernel module, as `/proc/kallsyms` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleSymbol {
+    /// The symbol's name.
+    pub name: String,
+    /// Its runtime address.
+    pub addr: u64,
+    /// The type letter (`t`, `T`, `d`, `r`, …).
+    pub kind: char,
+    /// The module's name.
+    pub module: String,
+}
+
 /// One thread of a process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thread {

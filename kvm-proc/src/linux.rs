@@ -6,7 +6,7 @@
 //! follows `fs/proc/loadavg.c` (`LOAD_INT`/`LOAD_FRAC` with `FIXED_1/200`
 //! rounding). These are constants of the ABI, not structure layouts.
 
-use crate::{Kernel, Process, Strings, Thread};
+use crate::{Kernel, ModuleSymbol, Process, Strings, Thread};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{Error, Result, Translated, VirtAddr, VirtReadExt};
@@ -203,7 +203,13 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         let base = anchor & !(BLOCK - 1);
         let mut buf = alloc::vec![0u8; BLOCK as usize + 16];
         for d in 0..WINDOW / BLOCK {
-            for at in [base.checked_add(d * BLOCK), base.checked_sub((d + 1) * BLOCK)].into_iter().flatten() {
+            for at in [
+                base.checked_add(d * BLOCK),
+                base.checked_sub((d + 1) * BLOCK),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if let Some(t) = self.init_task_in(at, &mut buf) {
                     return Ok(t);
                 }
@@ -221,13 +227,19 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         let mut n = 0;
         while n < buf.len() {
             let end = (n + 4096).min(buf.len());
-            match self.mem().read_virt(VirtAddr(at + n as u64), &mut buf[n..end]) {
+            match self
+                .mem()
+                .read_virt(VirtAddr(at + n as u64), &mut buf[n..end])
+            {
                 Ok(k) if k == end - n => n = end,
                 _ => break,
             }
         }
         let mut i = 0;
-        while let Some(p) = buf.get(i..n).and_then(|w| w.windows(needle.len()).position(|x| x == needle)) {
+        while let Some(p) = buf
+            .get(i..n)
+            .and_then(|w| w.windows(needle.len()).position(|x| x == needle))
+        {
             let hit = at + (i + p) as u64;
             if let Some(t) = hit.checked_sub(self.l.comm) {
                 if self.is_init_task(t) {
@@ -412,6 +424,89 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         aarch64_adrp_target(&code[..n - n % 4], f).ok_or(Error::Unsupported(function))
     }
 
+    /// The symbols of every loaded module (the `[module]` lines of
+    /// `/proc/kallsyms`), from each module's `kallsyms` symbol table in
+    /// memory. The module list head is the `modules` symbol, or on arm64
+    /// kernels without data symbols the list `find_module_all` walks.
+    pub fn module_symbols(&self) -> Result<Vec<ModuleSymbol>> {
+        let k = self.k;
+        let head = match k.symbol("modules") {
+            Some(a) => a,
+            None => self.global_from_code("find_module_all")?,
+        };
+        if self.ptr(self.ptr(head)? + 8)? != head {
+            return Err(Error::Malformed("the module list head does not close"));
+        }
+        let list = need(k, "module.list")?;
+        let name_off = need(k, "module.name")?;
+        let name_len = k.size_of("module.name").unwrap_or(56).min(256);
+        let state_off = need(k, "module.state")?;
+        let unformed = k
+            .enum_value("MODULE_STATE_UNFORMED")
+            .and_then(|v| u32::try_from(v).ok());
+        let kallsyms_ptr = k.offset_of("module.kallsyms");
+        let core = need(k, "module.core_kallsyms")?;
+        let (symtab, num, strtab, typetab) = (
+            need(k, "mod_kallsyms.symtab")?,
+            need(k, "mod_kallsyms.num_symtab")?,
+            need(k, "mod_kallsyms.strtab")?,
+            need(k, "mod_kallsyms.typetab")?,
+        );
+        /// `Elf64_Sym`: st_name u32, st_info u8, st_other u8, st_shndx u16,
+        /// st_value u64, st_size u64 (the ELF ABI, not a kernel layout).
+        const SYM: u64 = 24;
+        const MAX_MOD_SYMS: u32 = 1 << 20;
+        let mut out = Vec::new();
+        for m in self.list(head, list)? {
+            if unformed.is_some() && Some(self.u32_at(m + state_off)?) == unformed {
+                continue;
+            }
+            let mut nb = alloc::vec![0u8; name_len as usize];
+            self.mem()
+                .read_virt_exact(VirtAddr(m + name_off), &mut nb)?;
+            let end = nb.iter().position(|&c| c == 0).unwrap_or(nb.len());
+            let module = String::from_utf8_lossy(&nb[..end]).into_owned();
+            let ks = match kallsyms_ptr {
+                Some(o) => self.ptr(m + o)?,
+                None => m + core,
+            };
+            let n = self.u32_at(ks + num)?;
+            if n > MAX_MOD_SYMS {
+                return Err(Error::Malformed("a module claims too many symbols"));
+            }
+            let (tab, strs, types) = (
+                self.ptr(ks + symtab)?,
+                self.ptr(ks + strtab)?,
+                self.ptr(ks + typetab)?,
+            );
+            let mut syms = alloc::vec![0u8; (u64::from(n) * SYM) as usize];
+            self.mem().read_virt_exact(VirtAddr(tab), &mut syms)?;
+            let mut kinds = alloc::vec![0u8; n as usize];
+            self.mem().read_virt_exact(VirtAddr(types), &mut kinds)?;
+            for (i, e) in syms.chunks_exact(SYM as usize).enumerate() {
+                let st_name = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                let mut v = [0u8; 8];
+                v.copy_from_slice(&e[8..16]);
+                let mut name = [0u8; 512];
+                let got = self
+                    .mem()
+                    .read_virt(VirtAddr(strs + u64::from(st_name)), &mut name)
+                    .unwrap_or(0);
+                let end = name[..got].iter().position(|&c| c == 0).unwrap_or(got);
+                if end == 0 {
+                    continue; // /proc/kallsyms skips nameless entries (the null symbol)
+                }
+                out.push(ModuleSymbol {
+                    name: String::from_utf8_lossy(&name[..end]).into_owned(),
+                    addr: u64::from_le_bytes(v),
+                    kind: char::from(kinds[i]),
+                    module: module.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// `uname -r` from `init_uts_ns`.
     pub fn release(&self) -> Result<String> {
         self.uts_field("new_utsname.release")
@@ -520,6 +615,16 @@ pub fn aarch64_adrp_target(code: &[u8], pc: u64) -> Option<u64> {
             } else if next & 0xffc0_0000 == 0xf940_0000 {
                 // LDR Xt, [Xn, #imm12 * 8]: the load names the global.
                 return Some(addr.wrapping_add(imm12 * 8));
+            } else if next & 0xffe0_0000 == 0xf840_0000 {
+                // LDUR / LDR post-index / LDR pre-index with a signed imm9
+                // (C6.2.133, C6.2.134): the address is base + imm9 except
+                // post-index, which loads from the base.
+                let imm9 = ((((next >> 12) & 0x1ff) as i64) << 55 >> 55) as u64;
+                return match (next >> 10) & 3 {
+                    0 | 3 => Some(addr.wrapping_add(imm9)),
+                    1 => Some(addr),
+                    _ => None,
+                };
             } else {
                 break;
             }
@@ -565,5 +670,16 @@ mod arm64_tests {
         let code: Vec<u8> = [back, add1].iter().flat_map(|i| i.to_le_bytes()).collect();
         assert_eq!(aarch64_adrp_target(&code, 0x10_0000), Some(0xf_f008));
         assert_eq!(aarch64_adrp_target(&[0; 16], 0), None);
+        // As find_module_all (Linux 6.1 arm64) reaches `modules`:
+        // adrp x21, P; add x21, x21, #0x5c0; ldr x0, [x21, #80]!
+        let code: Vec<u8> = [0xb000_bb75u32, 0x9117_02b5, 0xa901_53f3, 0xf845_0ea0]
+            .iter()
+            .flat_map(|i| i.to_le_bytes())
+            .collect();
+        let pc = 0xffff_c72a_6274_f4a8u64;
+        assert_eq!(
+            aarch64_adrp_target(&code, pc),
+            Some(0xffff_c72a_63eb_c000 + 0x5c0 + 80)
+        );
     }
 }

@@ -37,5 +37,5 @@ pub mod record;
 pub use error::Error;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
-pub use kvm_proc::{Process, Thread};
+pub use kvm_proc::{ModuleSymbol, Process, Thread};
 pub use open::{Info, Kvm, ProcOp};

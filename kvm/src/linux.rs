@@ -26,6 +26,8 @@ pub(crate) struct LinuxData {
     pub btf: Btf,
     /// `init_task`, once found (by symbol or search).
     pub init_task: OnceLock<u64>,
+    /// Symbols of loaded modules, read on first use.
+    pub modules: OnceLock<Vec<kvm_proc::ModuleSymbol>>,
 }
 
 impl LinuxData {
@@ -67,6 +69,7 @@ impl LinuxData {
             extra,
             btf,
             init_task: OnceLock::new(),
+            modules: OnceLock::new(),
         })
     }
 }

@@ -270,14 +270,35 @@ impl Kvm {
     }
 
     /// Looks up kernel symbols (`kvm_nlist`): each name's runtime address,
-    /// from the dump's own kallsyms (and VMCOREINFO), or `None`.
+    /// from the dump's own kallsyms (then the `-N` kernel file, VMCOREINFO,
+    /// and the symbols of loaded modules), or `None`.
     pub fn nlist(&self, names: &[&str]) -> Result<Vec<Option<u64>>, Error> {
         let data = self.linux_data()?;
         let view = KernelView { kvm: self, data };
-        Ok(names
+        let mut out: Vec<Option<u64>> = names
             .iter()
             .map(|n| kvm_proc::Kernel::symbol(&view, n))
-            .collect())
+            .collect();
+        if out.iter().any(Option::is_none) {
+            let modules = self.module_symbols()?;
+            for (slot, name) in out.iter_mut().zip(names) {
+                if slot.is_none() {
+                    *slot = modules.iter().find(|m| m.name == *name).map(|m| m.addr);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The symbols of the loaded modules (the `[module]` lines of
+    /// `/proc/kallsyms`).
+    pub fn module_symbols(&self) -> Result<&[kvm_proc::ModuleSymbol], Error> {
+        let data = self.linux_data()?;
+        if let Some(m) = data.modules.get() {
+            return Ok(m);
+        }
+        let m = self.with_linux(|l| l.module_symbols())?;
+        Ok(data.modules.get_or_init(|| m))
     }
 
     /// The kernel's own symbol table (kallsyms decoded from the dump's

@@ -12,11 +12,17 @@ fn every_kallsyms_symbol_resolves_from_the_dump() {
         let text = std::fs::read_to_string(set.dir.join("kallsyms.txt")).expect("kallsyms.txt");
         // name -> addresses (names repeat: static functions of different files)
         let mut guest: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
-        let mut module_syms = 0;
+        let mut module_syms: BTreeSet<(String, u64, String)> = BTreeSet::new();
         for l in text.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();
             if f.len() > 3 {
-                module_syms += 1; // `[module]`: not in the image's tables
+                // `[module]`: from the module's own table, checked below.
+                let module = f[3].trim_matches(|c| c == '[' || c == ']').to_owned();
+                module_syms.insert((
+                    f[2].to_owned(),
+                    u64::from_str_radix(f[0], 16).expect("address"),
+                    module,
+                ));
                 continue;
             }
             let addr = u64::from_str_radix(f[0], 16).expect("address");
@@ -43,11 +49,23 @@ fn every_kallsyms_symbol_resolves_from_the_dump() {
                     ));
                 }
             }
+            let mods: BTreeSet<(String, u64, String)> = kd
+                .module_symbols()
+                .unwrap_or_else(|e| panic!("{}/{kind}: modules: {e}", set.name))
+                .iter()
+                .map(|m| (m.name.clone(), m.addr, m.module.clone()))
+                .collect();
+            let mod_missing: Vec<_> = module_syms.difference(&mods).take(5).collect();
+            if !mod_missing.is_empty() {
+                wrong.push(format!("module symbols missing, e.g. {mod_missing:?}"));
+            }
             eprintln!(
-                "{}/{kind}: {image_syms} image symbols of /proc/kallsyms resolved, {} wrong or missing \
-                 ({module_syms} module symbols not covered); {} symbols decoded in {load:?}",
+                "{}/{kind}: {image_syms} image symbols of /proc/kallsyms resolved, {} wrong or missing; \
+                 {} module symbols: {} found; {} symbols decoded in {load:?}",
                 set.name,
                 wrong.len(),
+                module_syms.len(),
+                module_syms.intersection(&mods).count(),
                 table.len()
             );
             assert!(
