@@ -550,7 +550,7 @@ fn read_bitmap<R: ReadAt>(f: &R, off: u64, nbits: u64) -> Result<Vec<u64>> {
             u64::from_le_bytes(a)
         })
         .collect();
-    if nbits % 64 != 0 {
+    if !nbits.is_multiple_of(64) {
         if let Some(last) = words.last_mut() {
             *last &= (1u64 << (nbits % 64)) - 1;
         }
@@ -1247,7 +1247,7 @@ mod tests {
 
     #[test]
     fn single_bitmap_rank_and_runs() {
-        let pattern = |p: u64| ((p * 2_654_435_761) >> 7) % 3 != 0 || (1000..1700).contains(&p);
+        let pattern = |p: u64| !((p * 2_654_435_761) >> 7).is_multiple_of(3) || (1000..1700).contains(&p);
         let max = 20_000u64; // more than half of one block's 32768 bits
         let file = single_bitmap(max, pattern);
         let d = KdumpDump::open(file.as_slice()).unwrap();

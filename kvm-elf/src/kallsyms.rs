@@ -829,7 +829,7 @@ fn markers_before_seqs(
     while p + 8 <= t {
         let here = p;
         p += 4;
-        if (base + here as u64) % align as u64 != 0
+        if !(base + here as u64).is_multiple_of(align as u64)
             || rdw(b, here, e, 4) != Some(0)
             || !rdw(b, here + 4, e, 4).is_some_and(|v| step.contains(&v))
         {

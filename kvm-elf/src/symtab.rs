@@ -205,6 +205,7 @@ impl SymbolTableBuilder {
             modules: self.modules,
             by_name: HashTable::new(),
             by_addr: Vec::new(),
+            addrs: Vec::new(),
             hasher: DefaultHashBuilder::default(),
         };
         t.index_names();
@@ -249,6 +250,9 @@ pub struct SymbolTable {
     by_name: HashTable<u32>,
     /// Indexes into `entries`, sorted by (address, rank, index).
     by_addr: Vec<u32>,
+    /// The addresses of `by_addr`, in the same order (a dense array for
+    /// the binary search).
+    addrs: Vec<u64>,
     hasher: DefaultHashBuilder,
 }
 
@@ -307,6 +311,7 @@ impl SymbolTable {
             let e = &entries[i as usize];
             (e.addr, e.rank(), i)
         });
+        self.addrs = idx.iter().map(|&i| entries[i as usize].addr).collect();
         self.by_addr = idx;
     }
 
@@ -367,11 +372,10 @@ impl SymbolTable {
     /// from it. Among symbols at the same address the preferred one is
     /// returned (kernel before module, global before local, not absolute).
     pub fn nearest(&self, addr: VirtAddr) -> Option<Nearest<'_>> {
-        let at = |i: &u32| self.entries.get(*i as usize).map_or(0, |e| e.addr);
-        let end = self.by_addr.partition_point(|i| at(i) <= addr.0);
-        let last = *self.by_addr.get(end.checked_sub(1)?)?;
-        let base = at(&last);
-        let first = self.by_addr.partition_point(|i| at(i) < base);
+        let end = self.addrs.partition_point(|&a| a <= addr.0);
+        let base = *self.addrs.get(end.checked_sub(1)?)?;
+        // The first (preferred) symbol at that address.
+        let first = self.addrs.partition_point(|&a| a < base);
         let symbol = self.symbol(*self.by_addr.get(first)?)?;
         Some(Nearest {
             symbol,

@@ -1127,7 +1127,7 @@ impl Cpio {
         self.pad();
     }
     fn pad(&mut self) {
-        while self.data.len() % 4 != 0 {
+        while !self.data.len().is_multiple_of(4) {
             self.data.push(0);
         }
     }
@@ -1146,7 +1146,7 @@ impl Cpio {
     fn finish(mut self) -> Vec<u8> {
         self.ino = 0;
         self.entry("TRAILER!!!", 0, 0, (0, 0), &[]);
-        while self.data.len() % 512 != 0 {
+        while !self.data.len().is_multiple_of(512) {
             self.data.push(0);
         }
         self.data

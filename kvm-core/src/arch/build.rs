@@ -117,7 +117,7 @@ impl<M: Encode> Tables<M> {
             .ok_or(Error::Unsupported(
                 "page size not possible in this configuration",
             ))?;
-        if va % size != 0 || pa % size != 0 {
+        if !va.is_multiple_of(size) || !pa.is_multiple_of(size) {
             return Err(Error::Malformed("page not aligned to its size"));
         }
         let epa = self.slot(va, level)?;

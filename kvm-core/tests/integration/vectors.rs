@@ -634,7 +634,7 @@ impl Ctx<'_> {
         let label = self.label;
         let p = self.layout.min_page();
         assert!(
-            r.lo % p == 0 && r.hi.wrapping_add(1) % p == 0,
+            r.lo.is_multiple_of(p) && r.hi.wrapping_add(1).is_multiple_of(p),
             "{label}: range {:#x}-{:#x} not page-aligned",
             r.lo,
             r.hi

@@ -70,7 +70,7 @@ fn symbols(base: u64, n: usize, percpu: bool, long: bool) -> Vec<(u8, String, u6
         name.push_str(&format!("{i}"));
         let kind = [b'T', b't', b'D', b'd', b'B', b'r', b'R', b'W'][(x >> 40) as usize % 8];
         // Some symbols share an address.
-        if x % 7 != 0 {
+        if !x.is_multiple_of(7) {
             addr += 16 + (x >> 50) % 512;
         }
         v.push((kind, name, addr));
