@@ -47,7 +47,7 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
         .map(|p| (p["pid"].as_u64().expect("pid"), p))
         .collect();
     let mut mismatches = Vec::new();
-    let ps = kvm_json(&["ps", "-M", core, "--json"]);
+    let ps = kvm_json(&["ps", "-M", core, "--threads", "--json"]);
     let got: BTreeMap<u64, &Value> = ps
         .as_array()
         .expect("array")
@@ -59,6 +59,7 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
     // (workqueue workers come and go; the capture itself writes to
     // a disk): those are counted and shown, user processes never.
     let mut kthreads_differing = Vec::new();
+    let mut threads_checked = 0;
     for (pid, p) in &got {
         if !truth.contains_key(pid) {
             if p["kthread"].as_bool() == Some(true) {
@@ -112,6 +113,31 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
                 want["state"], p["state"]
             ));
         }
+        // Threads of user processes: same tids, names and states (kernel
+        // threads have one thread, their state checked above or not at all).
+        if !want["kthread"].as_bool().unwrap_or(true) {
+            let key = |t: &Value| {
+                (
+                    t["tid"].as_u64(),
+                    t["name"].as_str().map(str::to_owned),
+                    t["state"].as_str().map(str::to_owned),
+                )
+            };
+            let mut w: Vec<_> = want["threads"]
+                .as_array()
+                .map(|a| a.iter().map(key).collect())
+                .unwrap_or_default();
+            let mut g: Vec<_> = p["threads"]
+                .as_array()
+                .map(|a| a.iter().map(key).collect())
+                .unwrap_or_default();
+            w.sort();
+            g.sort();
+            if w != g {
+                mismatches.push(format!("pid {pid} threads: guest {w:?}, kvm {g:?}"));
+            }
+            threads_checked += g.len();
+        }
         for field in ["argv", "envv"] {
             if p[field].is_null() {
                 // Unavailable is only acceptable where the dump left pages out.
@@ -146,7 +172,7 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
         mismatches.push(format!("info: {} {}", info["release"], info["arch"]));
     }
     let summary = format!(
-        "{} processes, argv/env lists equal: {strings_checked}, unavailable: {unavailable}, \
+        "{} processes, user threads equal: {threads_checked}, argv/env lists equal: {strings_checked}, unavailable: {unavailable}, \
          kernel threads started/ended after the capture: {kthreads_differing:?}, mismatches: {}",
         got.len(),
         mismatches.len()
