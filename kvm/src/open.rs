@@ -280,7 +280,9 @@ impl Kvm {
             .map(|n| kvm_proc::Kernel::symbol(&view, n))
             .collect();
         if out.iter().any(Option::is_none) {
-            let modules = self.module_symbols()?;
+            // A module list that cannot be read (a dump cut down to other
+            // pages) leaves the names unresolved, as kvm_nlist reports them.
+            let modules = self.module_symbols().unwrap_or_default();
             for (slot, name) in out.iter_mut().zip(names) {
                 if slot.is_none() {
                     *slot = modules.iter().find(|m| m.name == *name).map(|m| m.addr);
