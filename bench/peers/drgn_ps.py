@@ -8,13 +8,19 @@ state (the /proc state letter), comm, kthread (PF_KTHREAD), pgrp, session,
 argv and envv (read from the process's own pages; null when they cannot be
 read, e.g. user pages filtered out of a makedumpfile -d 31 dump).
 
-Usage: drgn_ps.py --vmlinux VMLINUX [--arch x86_64|aarch64] CORE
+Usage: drgn_ps.py --vmlinux VMLINUX [--arch x86_64|aarch64] [--timings] CORE
 
 --arch builds the Program with an explicit Platform before set_core_dump();
 QEMU's own kdump files name no architecture in their header and need it.
+--timings prints to stderr how long each phase took (imports, opening the
+dump, loading vmlinux's debug info, walking the tasks).
 
 Written for drgn 0.3.0 (PyPI wheel).
 """
+import time
+
+T0 = time.perf_counter()
+
 import argparse
 import json
 import sys
@@ -102,12 +108,16 @@ def main():
     ap.add_argument("core")
     ap.add_argument("--vmlinux", required=True)
     ap.add_argument("--arch", choices=sorted(ARCHES))
+    ap.add_argument("--timings", action="store_true")
     args = ap.parse_args()
+    marks = [("imports", time.perf_counter())]
 
     prog = make_program(args.core, args.arch)
+    marks.append(("open dump", time.perf_counter()))
     # Only the main module (vmlinux): the guest has no kernel modules loaded,
     # and this keeps drgn from searching the system's debug directories.
     prog.load_debug_info([args.vmlinux], main=True)
+    marks.append(("load vmlinux debug info", time.perf_counter()))
 
     init_task = prog["init_task"]
     procs = [
@@ -117,8 +127,14 @@ def main():
         )
     ]
     procs.sort(key=lambda p: p["pid"])
+    marks.append(("walk tasks", time.perf_counter()))
     json.dump(procs, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
+    if args.timings:
+        prev = T0
+        for name, t in marks:
+            print(f"{name}: {(t - prev) * 1000:.1f} ms", file=sys.stderr)
+            prev = t
 
 
 if __name__ == "__main__":

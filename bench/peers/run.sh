@@ -53,8 +53,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
 fi
-if [ "$(python3 -c 'import drgn; print(drgn.__version__)' 2>/dev/null)" != 0.3.0 ]; then
-    pip install -q drgn==0.3.0
+# The interpreter itself, not a pyenv shim (a shell script adding ~0.1 s to
+# every drgn run).
+py=$(python3 -c 'import sys; print(sys.executable)')
+if [ "$("$py" -c 'import drgn; print(drgn.__version__)' 2>/dev/null)" != 0.3.0 ]; then
+    "$py" -m pip install -q drgn==0.3.0
 fi
 if [ ! -f "$vmlinux" ]; then
     deb=$(ls "$peers"/"${dbgpkg}"_"${kver}"_*.deb 2>/dev/null | head -1 || true)
@@ -67,17 +70,21 @@ if [ ! -f "$vmlinux" ]; then
         tar -x -C "$peers/dbg-$debarch" "./usr/lib/debug/boot/vmlinux-$release"
 fi
 (cd "$repo" && cargo build --release -q -p kvm)
-kvm=$repo/target/release/kvm
+# A copy, so that a cargo build elsewhere in the tree during the run cannot
+# swap the binary under the measurement.
+cp "$repo/target/release/kvm" "$out/kvm"
+kvm=$out/kvm
 
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "host: $(uname -srm); $(nproc) cpus; $(awk '/MemTotal/ {print $2" kB"}' /proc/meminfo)"
     echo "kvm: $(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- . ':!bench' || echo ' (+ uncommitted changes)'); $($kvm --version)"
-    echo "drgn: $(python3 -c 'import drgn; print(drgn.__version__)') (PyPI wheel; bundled libkdumpfile: $(ls "$(python3 -c 'import drgn,os; print(os.path.dirname(drgn.__file__))')/../drgn.libs" | grep -o 'libkdumpfile-.*' ))"
-    echo "python: $(python3 --version 2>&1)"
-    [ -n "${NO_CRASH:-}" ] || echo "crash: $(crash --version | head -1 | tr -s ' ')"
+    echo "drgn: $("$py" -c 'import drgn; print(drgn.__version__)') (PyPI wheel; bundled $(ls "$("$py" -c 'import drgn,os; print(os.path.dirname(drgn.__file__))')/../drgn.libs" | grep -o 'libkdumpfile-.*' ))"
+    echo "python: $py ($("$py" --version 2>&1))"
+    [ -n "${NO_CRASH:-}" ] || echo "crash: $(crash --version | grep -m1 -o 'crash [0-9.]*')"
     echo "hyperfine: $(hyperfine --version)"
     echo "vmlinux: $vmlinux ($dbgpkg $kver)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "set: $setdir; formats: ${formats[*]}; runs: $runs (+1 warmup); rss reps: $rss_reps"
 } | tee "$out/versions.txt"
 
@@ -88,10 +95,10 @@ printf 'ps\nexit\n' > "$out/crash-ps.in"
 dump_file() { jq_truth "d['dumps']['$1']"; }
 drgn_arch() { case $1 in kdump-zlib|kdump-zlib-flat) echo "--arch $arch" ;; esac; }
 cmd_kvm_ps() { echo "$kvm ps -M $setdir/$(dump_file "$1") --json > /dev/null"; }
-cmd_drgn_ps() { echo "python3 $here/drgn_ps.py $(drgn_arch "$1") --vmlinux $vmlinux $setdir/$(dump_file "$1") > /dev/null"; }
+cmd_drgn_ps() { echo "$py $here/drgn_ps.py $(drgn_arch "$1") --vmlinux $vmlinux $setdir/$(dump_file "$1") > /dev/null"; }
 cmd_crash_ps() { echo "crash -s -i $out/crash-ps.in $vmlinux $setdir/$(dump_file "$1") > /dev/null 2>&1"; }
 cmd_kvm_nlist() { echo "$kvm nlist -M $setdir/$(dump_file "$1") --json ${nlist_names[*]} > /dev/null"; }
-cmd_drgn_nlist() { echo "python3 $here/drgn_nlist.py $(drgn_arch "$1") $setdir/$(dump_file "$1") ${nlist_names[*]} > /dev/null"; }
+cmd_drgn_nlist() { echo "$py $here/drgn_nlist.py $(drgn_arch "$1") $setdir/$(dump_file "$1") ${nlist_names[*]} > /dev/null"; }
 
 # Peak RSS (kB): the largest "Maximum resident set size" of RSS_REPS runs.
 peak_rss() {
@@ -111,7 +118,7 @@ for f in "${formats[@]}"; do
     # -- agreement: kvm and drgn against truth.json and each other; crash's ps
     "$kvm" ps -M "$setdir/$file" --json > "$out/ps-kvm-$f.json"
     # shellcheck disable=SC2046
-    python3 "$here/drgn_ps.py" $(drgn_arch "$f") --vmlinux "$vmlinux" "$setdir/$file" > "$out/ps-drgn-$f.json"
+    "$py" "$here/drgn_ps.py" $(drgn_arch "$f") --vmlinux "$vmlinux" "$setdir/$file" > "$out/ps-drgn-$f.json"
     python3 "$here/compare.py" "$setdir/truth.json" kvm="$out/ps-kvm-$f.json" drgn="$out/ps-drgn-$f.json" \
         | tee "$out/agree-$f.txt" || true
     if [ -z "${NO_CRASH:-}" ]; then
@@ -121,7 +128,7 @@ for f in "${formats[@]}"; do
     fi
     "$kvm" nlist -M "$setdir/$file" --json "${nlist_names[@]}" > "$out/nlist-kvm-$f.json"
     # shellcheck disable=SC2046
-    python3 "$here/drgn_nlist.py" $(drgn_arch "$f") --check "$setdir/kallsyms.txt" \
+    "$py" "$here/drgn_nlist.py" $(drgn_arch "$f") --check "$setdir/kallsyms.txt" \
         "$setdir/$file" "${nlist_names[@]}" > "$out/nlist-drgn-$f.json" 2> "$out/nlist-drgn-check-$f.txt"
     cat "$out/nlist-drgn-check-$f.txt" | tee -a "$out/agree-$f.txt"
     if cmp -s "$out/nlist-kvm-$f.json" "$out/nlist-drgn-$f.json"; then
@@ -130,10 +137,16 @@ for f in "${formats[@]}"; do
         echo "nlist: kvm and drgn DIFFER" | tee -a "$out/agree-$f.txt"
     fi
 
+    # where drgn's time goes (phases inside one run; 3 runs)
+    for i in 1 2 3; do
+        # shellcheck disable=SC2046
+        "$py" "$here/drgn_ps.py" --timings $(drgn_arch "$f") --vmlinux "$vmlinux" "$setdir/$file" 2>&1 >/dev/null |
+            paste -sd ';' -
+    done | tee "$out/drgn-phases-$f.txt"
+
     # -- time: ps
     ps_cmds=(-n kvm "$(cmd_kvm_ps "$f")" -n drgn "$(cmd_drgn_ps "$f")")
     [ -n "${NO_CRASH:-}" ] || ps_cmds+=(-n crash "$(cmd_crash_ps "$f")")
-    hyperfine -N 2>/dev/null >/dev/null || true
     hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$out/time-ps-$f.json" "${ps_cmds[@]}"
     # -- time: symbols without vmlinux
     hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$out/time-nlist-$f.json" \
@@ -148,5 +161,6 @@ for f in "${formats[@]}"; do
     done
 done
 
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/versions.txt"
 echo
 python3 "$here/summary.py" "$out" "${formats[@]}" | tee "$out/summary.md"

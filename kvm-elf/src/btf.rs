@@ -1066,9 +1066,10 @@ impl Btf {
 ///
 /// Every 4-byte-aligned BTF header (magic, version 1, a header length of
 /// 24 to 256 bytes, sections inside the range) is parsed and validated in
-/// full; the blob with the most types wins. Reads at most
-/// [`crate::kallsyms::MAX_SEARCH_LEN`] bytes (unreadable pages count as
-/// zeros). Returns the blob's address and the parsed blob.
+/// full; the blob with the most types wins. Reads the whole range (at most
+/// [`crate::kallsyms::MAX_SEARCH_LEN`] bytes; unreadable pages count as
+/// zeros). Returns the blob's address and the parsed blob. See
+/// [`search_first`] to stop at the first acceptable blob.
 pub fn search(
     mem: &dyn kvm_core::VirtRead,
     start: kvm_core::VirtAddr,
@@ -1076,29 +1077,8 @@ pub fn search(
 ) -> Result<(kvm_core::VirtAddr, Btf)> {
     let buf = crate::kallsyms::read_range(mem, start, len)?;
     let mut best: Option<(usize, Btf)> = None;
-    let mut p = 0usize;
-    while p + 24 <= buf.len() {
-        let here = p;
-        p += 4;
-        let e = match buf.get(here..here + 3) {
-            Some([0x9f, 0xeb, 1]) => Endian::Little,
-            Some([0xeb, 0x9f, 1]) => Endian::Big,
-            _ => continue,
-        };
-        let word = |k: usize| rd32(&buf, here + 4 * k, e).map(|v| v as usize);
-        let (Ok(hdr), Ok(to), Ok(tl), Ok(so), Ok(sl)) =
-            (word(1), word(2), word(3), word(4), word(5))
-        else {
-            continue;
-        };
-        if !(24..=256).contains(&hdr) {
-            continue;
-        }
-        let end = [to.checked_add(tl), so.checked_add(sl)]
-            .into_iter()
-            .map(|x| x.and_then(|x| x.checked_add(hdr)))
-            .try_fold(0usize, |m, x| x.map(|x| m.max(x)));
-        let Some(blob) = end.and_then(|end| buf.get(here..here.checked_add(end)?)) else {
+    for (here, size) in candidates(&buf, buf.len()) {
+        let Some(blob) = buf.get(here..here + size) else {
             continue;
         };
         if let Ok(btf) = Btf::parse(blob) {
@@ -1112,6 +1092,76 @@ pub fn search(
             "BTF search: no valid BTF blob in the range",
         ))
 }
+
+/// Like [`search`], but scans forward in 1 MiB windows and returns the
+/// first valid blob that `accept` takes (e.g. one that defines
+/// `task_struct`): pages are read only as far as the search goes, so a
+/// blob near `start` is found cheaply. A blob may be at most
+/// [`MAX_SEARCH_BLOB`] bytes.
+pub fn search_first(
+    mem: &dyn kvm_core::VirtRead,
+    start: kvm_core::VirtAddr,
+    len: u64,
+    accept: &dyn Fn(&Btf) -> bool,
+) -> Result<(kvm_core::VirtAddr, Btf)> {
+    const WINDOW: usize = 1 << 20;
+    if len > crate::kallsyms::MAX_SEARCH_LEN {
+        return Err(Error::Unsupported("search range above 256 MiB"));
+    }
+    let end = start.0.checked_add(len).ok_or(Error::Malformed(
+        "search range wraps around the address space",
+    ))?;
+    let mut at = start.0;
+    while at < end {
+        // Overlap windows by one header so none is cut in two.
+        let n = (end - at).min(WINDOW as u64 + 24);
+        let buf = crate::kallsyms::read_range(mem, kvm_core::VirtAddr(at), n)?;
+        for (here, size) in candidates(&buf, WINDOW) {
+            let blob_at = at + here as u64;
+            let size = size as u64;
+            if size > MAX_SEARCH_BLOB || blob_at.checked_add(size).is_none_or(|e| e > end) {
+                continue;
+            }
+            let blob = crate::kallsyms::read_range(mem, kvm_core::VirtAddr(blob_at), size)?;
+            if let Ok(btf) = Btf::from_vec(blob) {
+                if accept(&btf) {
+                    return Ok((kvm_core::VirtAddr(blob_at), btf));
+                }
+            }
+        }
+        at += WINDOW as u64;
+    }
+    Err(Error::Malformed(
+        "BTF search: no acceptable BTF blob in the range",
+    ))
+}
+
+/// BTF headers in `buf` starting before `limit`: (offset, blob size as
+/// the header describes it).
+fn candidates(buf: &[u8], limit: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    (0..buf.len().saturating_sub(23).min(limit))
+        .step_by(4)
+        .filter_map(move |here| {
+            let e = match buf.get(here..here + 3) {
+                Some([0x9f, 0xeb, 1]) => Endian::Little,
+                Some([0xeb, 0x9f, 1]) => Endian::Big,
+                _ => return None,
+            };
+            let word = |k: usize| rd32(buf, here + 4 * k, e).ok().map(|v| v as usize);
+            let (hdr, to, tl, so, sl) = (word(1)?, word(2)?, word(3)?, word(4)?, word(5)?);
+            if !(24..=256).contains(&hdr) {
+                return None;
+            }
+            let end = to
+                .checked_add(tl)?
+                .max(so.checked_add(sl)?)
+                .checked_add(hdr)?;
+            Some((here, end))
+        })
+}
+
+/// Largest BTF blob [`search`] reads (vmlinux BTF is a few MiB).
+pub const MAX_SEARCH_BLOB: u64 = 64 << 20;
 
 fn str_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&str> {
     let bad = Error::Malformed("BTF: string offset outside the string section");

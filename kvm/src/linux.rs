@@ -87,37 +87,29 @@ fn load_btf(kvm: &Kvm, syms: &SymbolTable) -> Result<Btf> {
     if let (Some(s), Some(e)) = (syms.addr("__start_BTF"), syms.addr("__stop_BTF")) {
         return read_btf(kvm, s.0, e.0.wrapping_sub(s.0));
     }
-    // Search: the BTF header (magic 0xeb9f, version 1, hdr_len 24) right
-    // after the text, whose sections must tile the blob exactly.
-    let etext = syms.addr("_etext").ok_or(Error::Unsupported(
+    // Search the read-only data: the kallsyms tables sit in .rodata before
+    // .BTF, so start after the last of them (else after the text).
+    let vi = kvm.dump().info().vmcoreinfo.as_ref();
+    let tables = [
+        "kallsyms_token_index",
+        "kallsyms_token_table",
+        "kallsyms_names",
+        "kallsyms_offsets",
+    ]
+    .iter()
+    .filter_map(|n| vi.and_then(|v| v.symbol(n)))
+    .max()
+    .map(VirtAddr);
+    let from = tables.or(syms.addr("_etext")).ok_or(Error::Unsupported(
         "no __start_BTF and no _etext to search from",
     ))?;
-    let chunk = 1usize << 20;
-    let mut buf = vec![0u8; chunk + 24];
-    let mut at = etext.0 & !3;
-    while at < etext.0 + BTF_SEARCH {
-        let n = kvm.read_virt(VirtAddr(at), &mut buf).unwrap_or(0);
-        for i in (0..n.saturating_sub(24)).step_by(4) {
-            let h = &buf[i..i + 24];
-            if h[..8] != [0x9f, 0xeb, 1, 0, 24, 0, 0, 0] {
-                continue;
-            }
-            let w = |o: usize| u64::from(u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]));
-            let (type_off, type_len, str_off, str_len) = (w(8), w(12), w(16), w(20));
-            if type_off != 0 || str_off != type_len || type_len == 0 || str_len == 0 {
-                continue;
-            }
-            if let Ok(btf) = read_btf(kvm, at + i as u64, 24 + str_off + str_len) {
-                if btf.composite("task_struct").ok().flatten().is_some() {
-                    return Ok(btf);
-                }
-            }
-        }
-        at += chunk as u64;
+    let vmlinux = |b: &Btf| b.composite("task_struct").ok().flatten().is_some();
+    match kvm_elf::btf::search_first(kvm, from, BTF_SEARCH, &vmlinux) {
+        Ok((_, btf)) => Ok(btf),
+        Err(_) => Err(Error::Unsupported(
+            "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
+        )),
     }
-    Err(Error::Unsupported(
-        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
-    ))
 }
 
 /// The view of a kernel that the process walkers use.

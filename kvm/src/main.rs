@@ -90,6 +90,18 @@ enum Cmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Member offsets and type sizes from the kernel's own BTF
+    /// (`task_struct.mm`, `mm_struct`).
+    Types {
+        #[command(flatten)]
+        src: Source,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Member paths (`struct.member[.member…]`) or type names.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// The 1, 5 and 15-minute load averages.
     Loadavg {
         #[command(flatten)]
@@ -167,6 +179,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => read(&src.open()?, phys, hex, addr, len),
         Cmd::Ps { src, threads, json } => ps(&src.open()?, threads, json),
         Cmd::Nlist { src, json, names } => nlist(&src.open()?, &names, json),
+        Cmd::Types { src, json, paths } => types(&src.open()?, &paths, json),
         Cmd::Loadavg { src, json } => loadavg(&src.open()?, json),
         Cmd::Convert {
             src,
@@ -295,6 +308,28 @@ fn nlist(kd: &Kvm, names: &[String], json: bool) -> Result<(), Box<dyn std::erro
             names.len()
         )
         .into());
+    }
+    Ok(())
+}
+
+fn types(kd: &Kvm, paths: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let mut m = serde_json::Map::new();
+    for p in paths {
+        let v = match kd.type_info(p)? {
+            Some((off, size)) => serde_json::json!({"offset": off, "size": size}),
+            None => serde_json::Value::Null,
+        };
+        if !json {
+            match kd.type_info(p)? {
+                Some((Some(o), s)) => println!("{p}: offset {o} size {s}"),
+                Some((None, s)) => println!("{p}: size {s}"),
+                None => println!("{p}: not found"),
+            }
+        }
+        m.insert(p.clone(), v);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
     }
     Ok(())
 }

@@ -292,6 +292,20 @@ impl Kvm {
         Ok(out)
     }
 
+    /// The byte offset and size of a member path (`task_struct.mm`,
+    /// `mm_struct.arg_start`) or the size of a type (`task_struct`), from
+    /// the kernel's BTF: `(offset, size)`, offset `None` for a type.
+    pub fn type_info(&self, path: &str) -> Result<Option<(Option<u64>, u64)>, Error> {
+        let data = self.linux_data()?;
+        let view = KernelView { kvm: self, data };
+        let size = kvm_proc::Kernel::size_of(&view, path);
+        if path.contains('.') {
+            let off = kvm_proc::Kernel::offset_of(&view, path);
+            return Ok(off.zip(size).map(|(o, s)| (Some(o), s)));
+        }
+        Ok(size.map(|s| (None, s)))
+    }
+
     /// The symbols of the loaded modules (the `[module]` lines of
     /// `/proc/kallsyms`).
     pub fn module_symbols(&self) -> Result<&[kvm_proc::ModuleSymbol], Error> {
