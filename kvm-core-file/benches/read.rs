@@ -127,7 +127,11 @@ fn synth(pages: u64) -> Synth {
         x ^= x << 17;
         x
     };
-    let layout = [(0u64, 159u64), (256, pages / 2), (256 + pages / 2 + 64, pages / 2)];
+    let layout = [
+        (0u64, 159u64),
+        (256, pages / 2),
+        (256 + pages / 2 + 64, pages / 2),
+    ];
     let mut ranges = Vec::new();
     let mut data = Vec::new();
     for &(first, n) in &layout {
@@ -173,7 +177,9 @@ fn synthetic_inputs(dir: &Path) -> Vec<Input> {
     let mut v = Vec::new();
     let path = dir.join("synth.elf");
     let notes = kw::notes_for(&mem.info, Endian::Little);
-    let mut sink = IoSink(std::io::BufWriter::new(std::fs::File::create(&path).unwrap()));
+    let mut sink = IoSink(std::io::BufWriter::new(
+        std::fs::File::create(&path).unwrap(),
+    ));
     let opts = elf::ElfOptions {
         is64: true,
         endian: Endian::Little,
@@ -183,12 +189,25 @@ fn synthetic_inputs(dir: &Path) -> Vec<Input> {
     sink.0.flush().unwrap();
     v.push(path);
     for c in Compression::ALL {
-        let name = if c == Compression::None { "raw" } else { c.name() };
+        let name = if c == Compression::None {
+            "raw"
+        } else {
+            c.name()
+        };
         let plain = dir.join(format!("kdump-{name}.kdump"));
-        kw::write(&mem, &KdumpOptions::new(c), std::fs::File::create(&plain).unwrap()).unwrap();
+        kw::write(
+            &mem,
+            &KdumpOptions::new(c),
+            std::fs::File::create(&plain).unwrap(),
+        )
+        .unwrap();
         let flat = dir.join(format!("kdump-{name}.flat"));
-        kw::write_flattened(&mem, &KdumpOptions::new(c), std::fs::File::create(&flat).unwrap())
-            .unwrap();
+        kw::write_flattened(
+            &mem,
+            &KdumpOptions::new(c),
+            std::fs::File::create(&flat).unwrap(),
+        )
+        .unwrap();
         v.push(plain);
         v.push(flat);
     }

@@ -1247,7 +1247,8 @@ mod tests {
 
     #[test]
     fn single_bitmap_rank_and_runs() {
-        let pattern = |p: u64| !((p * 2_654_435_761) >> 7).is_multiple_of(3) || (1000..1700).contains(&p);
+        let pattern =
+            |p: u64| !((p * 2_654_435_761) >> 7).is_multiple_of(3) || (1000..1700).contains(&p);
         let max = 20_000u64; // more than half of one block's 32768 bits
         let file = single_bitmap(max, pattern);
         let d = KdumpDump::open(file.as_slice()).unwrap();

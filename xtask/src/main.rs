@@ -38,7 +38,11 @@ const TASKS: &[Task] = &[
         "run every fuzz target for KVM_FUZZ_SECS seconds (default 60)",
     ),
     ("bench", bench, "cargo bench for the workspace"),
-    ("lab", lab, "the checks against the real-kernel lab (run `fixtures` first)"),
+    (
+        "lab",
+        lab,
+        "the checks against the real-kernel lab (run `fixtures` first)",
+    ),
     (
         "fixtures",
         fixtures::fixtures,
@@ -308,7 +312,18 @@ fn fuzz() -> Result<(), String> {
 /// gigabytes).
 fn lab() -> Result<(), String> {
     let mut c = cargo();
-    c.args(["test", "--release", "-p", "kvm", "--features", "lab", "--test", "lab", "--", "--nocapture"]);
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "kvm",
+        "--features",
+        "lab",
+        "--test",
+        "lab",
+        "--",
+        "--nocapture",
+    ]);
     run(c)
 }
 
