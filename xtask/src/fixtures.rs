@@ -1893,7 +1893,7 @@ fn boot_and_dump(
     })
 }
 
-/// Waits for "KVM-LAB-READY <loadavg line>" on the console, echoing the
+/// Waits for "`KVM-LAB-READY <loadavg line>`" on the console, echoing the
 /// guest's progress lines; returns the load-average line.
 fn wait_ready(qemu: &mut Child, console: &Path, qlog: &Path) -> Result<String, String> {
     let t = Instant::now();
