@@ -523,8 +523,19 @@ fn convert(
                 endian: info.endian,
                 machine,
             };
-            elf::write_elf(&mut sink, opts, dump, &ranges, &notes, &mut |_| {})
-                .map_err(|e| format!("{}: {e}", output.display()))?;
+            let total: u64 = ranges.iter().map(|r| r.len).sum();
+            let bar = indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("writing {}", output.display()));
+            let r = elf::write_elf(&mut sink, opts, dump, &ranges, &notes, &mut |done| {
+                bar.set_position(done)
+            });
+            bar.finish_and_clear();
+            r.map_err(|e| format!("{}: {e}", output.display()))?;
             sink.0.flush()?;
         }
         kdump => {
@@ -539,6 +550,19 @@ fn convert(
                 other => return Err(format!("unknown output format {other}").into()),
             };
             let mut opts = kw::KdumpOptions::new(compression);
+            // A progress bar on stderr (hidden when stderr is not a terminal).
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} pages ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("writing {}", output.display()));
+            let b = bar.clone();
+            opts.progress = Some(Box::new(move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            }));
             let keep_ranges = keep.to_vec();
             let shift = info.page_size.unwrap_or(4096).trailing_zeros();
             if read.is_some() || !keep_ranges.is_empty() {
@@ -561,6 +585,7 @@ fn convert(
                 kw::write(dump, &opts, f)
             }
             .map_err(|e| format!("{}: {e}", output.display()))?;
+            bar.finish_and_clear();
             eprintln!(
                 "{}: {} pages saved ({} excluded), {} bytes",
                 output.display(),

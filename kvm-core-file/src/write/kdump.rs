@@ -65,6 +65,9 @@ pub struct KdumpOptions {
     /// `utsname.machine`; default the source architecture's name
     /// ("x86_64", "aarch64", "i686").
     pub machine: Option<String>,
+    /// Called now and then with (pages written, pages to write): for a
+    /// progress bar on long writes.
+    pub progress: Option<Box<dyn Fn(u64, u64) + Send + Sync>>,
 }
 
 impl Default for KdumpOptions {
@@ -81,6 +84,7 @@ impl Default for KdumpOptions {
             dump_level: 0,
             nodename: String::new(),
             machine: None,
+            progress: None,
         }
     }
 }
@@ -561,7 +565,11 @@ fn write_impl(
         b: vec![0u8; 24],
         e,
     };
+    let to_write: u64 = dumpable.iter().map(|w| u64::from(w.count_ones())).sum();
     for i in 0..nwords {
+        if let (Some(p), true) = (&opts.progress, i % 16 == 0) {
+            p(s.pages, to_write);
+        }
         let mut bits = dumpable[i];
         while bits != 0 {
             let b = bits.trailing_zeros();
@@ -615,6 +623,9 @@ fn write_impl(
     }
     if !descs.is_empty() {
         sink.write_at(desc_at, &descs)?;
+    }
+    if let Some(p) = &opts.progress {
+        p(s.pages, to_write);
     }
     sink.write_at(zero_page, &vec![0u8; bs as usize])?;
     let ram: u64 = present.iter().map(|w| u64::from(w.count_ones())).sum();
