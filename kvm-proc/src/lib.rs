@@ -118,6 +118,18 @@ pub struct Process {
     pub comm: String,
     /// A kernel thread (no user address space).
     pub kthread: bool,
+    /// The controlling terminal as `/proc/PID/stat` encodes it (`tty_nr`,
+    /// 0 for none).
+    pub tty_nr: u32,
+    /// The controlling terminal's name (`ttyS0`, `pts/3` shows as `3`
+    /// under the pts driver), if any.
+    pub tty: Option<String>,
+    /// Start time in nanoseconds since boot (`task_struct.start_time`).
+    pub start_time_ns: Option<u64>,
+    /// Resident pages (file + anonymous + shared memory), as
+    /// `/proc/PID/statm`'s resident field; `None` for kernel threads or
+    /// when the counters cannot be read.
+    pub rss_pages: Option<u64>,
     /// `task_struct` address (for `getargv` and debugging).
     pub task: u64,
     /// Threads, leader first.

@@ -331,6 +331,12 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         } else {
             self.u32_at(parent + l.tgid)?
         };
+        let (tty_nr, tty) = self.tty(signal).unwrap_or((0, None));
+        let start_time_ns = match self.k.offset_of("task_struct.start_time") {
+            Some(o) => self.ptr(t + o).ok(),
+            None => None,
+        };
+        let rss_pages = self.rss(t).ok().flatten();
         Ok(Process {
             pid: self.u32_at(t + l.tgid)?,
             ppid,
@@ -341,9 +347,77 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             state: self.state(t)?,
             comm: self.comm(t)?,
             kthread: flags & PF_KTHREAD != 0,
+            tty_nr,
+            tty,
+            start_time_ns,
+            rss_pages,
             task: t,
             threads,
         })
+    }
+
+    /// The controlling terminal of a process (its `signal->tty`): the
+    /// `tty_nr` /proc prints (`new_encode_dev(MKDEV(major, minor_start +
+    /// index))`) and the tty's name.
+    fn tty(&self, signal: u64) -> Result<(u32, Option<String>)> {
+        let k = self.k;
+        let tty = self.ptr(signal + need(k, "signal_struct.tty")?)?;
+        if tty == 0 {
+            return Ok((0, None));
+        }
+        let index = self.u32_at(tty + need(k, "tty_struct.index")?)?;
+        let driver = self.ptr(tty + need(k, "tty_struct.driver")?)?;
+        let major = self.u32_at(driver + need(k, "tty_driver.major")?)?;
+        let minor = self
+            .u32_at(driver + need(k, "tty_driver.minor_start")?)?
+            .wrapping_add(index);
+        let nr = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12);
+        let name = match k.offset_of("tty_struct.name") {
+            Some(o) => {
+                let mut b = [0u8; 64];
+                self.mem().read_virt_exact(VirtAddr(tty + o), &mut b)?;
+                let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                Some(String::from_utf8_lossy(&b[..end]).into_owned())
+            }
+            None => None,
+        };
+        Ok((nr, name))
+    }
+
+    /// Resident pages of the process at `t` (`get_mm_rss`: file + anon +
+    /// shmem counters of `mm->rss_stat`, an `atomic_long_t` array before
+    /// 6.2 and an array of `percpu_counter`s since, whose global `count`
+    /// is read: cheap, and what the kernel itself reports as an
+    /// approximation).
+    fn rss(&self, t: u64) -> Result<Option<u64>> {
+        let k = self.k;
+        let mm = self.ptr(t + self.l.mm)?;
+        if mm == 0 {
+            return Ok(None);
+        }
+        let base = mm + need(k, "mm_struct.rss_stat")?;
+        let total = k
+            .size_of("mm_struct.rss_stat")
+            .ok_or(Error::Unsupported("mm_struct.rss_stat size"))?;
+        let n = k
+            .enum_value("NR_MM_COUNTERS")
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(4)
+            .max(1);
+        let (stride, count_off) = if total == 8 * n {
+            (8, 0) // mm_rss_stat { atomic_long_t count[] }, maybe wrapped in a struct
+        } else {
+            (total / n, need(k, "percpu_counter.count")?)
+        };
+        let mut pages = 0i64;
+        for name in ["MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"] {
+            let i = k
+                .enum_value(name)
+                .and_then(|v| u64::try_from(v).ok())
+                .ok_or(Error::Unsupported(name))?;
+            pages += self.ptr(base + i * stride + count_off)? as i64;
+        }
+        Ok(u64::try_from(pages).ok())
     }
 
     /// Every process except the idle task (pid 0), in task-list order (as

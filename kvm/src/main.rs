@@ -212,6 +212,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let procs = kd.getprocs(kvm::ProcOp::All)?;
+    let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
     let strings = |r: Result<Vec<String>, kvm::Error>| match r {
         Ok(v) => serde_json::json!(v),
         Err(_) => serde_json::Value::Null, // unavailable: never guessed
@@ -224,6 +225,7 @@ fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Err
                 "uid": p.uid, "gid": p.gid, "state": p.state.to_string(), "comm": p.comm,
                 "kthread": p.kthread,
                 "argv": strings(kd.getargv(p)), "envv": strings(kd.getenvv(p)),
+                "tty": p.tty, "tty_nr": p.tty_nr, "start_time_ns": p.start_time_ns, "rss_pages": p.rss_pages,
             });
             if threads {
                 o["threads"] = p
@@ -242,8 +244,8 @@ fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Err
     let mut out = out.lock();
     writeln!(
         out,
-        "{:>7} {:>7} {:>5} {:>5} S COMMAND",
-        "PID", "PPID", "UID", "GID"
+        "{:>7} {:>7} {:>5} {:>5} {:<6} {:>8} S COMMAND",
+        "PID", "PPID", "UID", "GID", "TT", "RSS"
     )?;
     for p in &procs {
         let cmd = if p.kthread {
@@ -255,17 +257,26 @@ fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Err
                 Err(_) => format!("({}) <argv unavailable>", p.comm),
             }
         };
+        let tt = p
+            .tty
+            .as_deref()
+            .map(|t| t.strip_prefix("tty").unwrap_or(t))
+            .unwrap_or("-");
+        // RSS in KiB, as BSD ps prints it.
+        let rss = p
+            .rss_pages
+            .map_or("-".to_owned(), |r| (r * page_kib).to_string());
         let line = format!(
-            "{:>7} {:>7} {:>5} {:>5} {} {}",
-            p.pid, p.ppid, p.uid, p.gid, p.state, cmd
+            "{:>7} {:>7} {:>5} {:>5} {tt:<6} {rss:>8} {} {cmd}",
+            p.pid, p.ppid, p.uid, p.gid, p.state
         );
         let cut: String = line.chars().take(width).collect();
         writeln!(out, "{cut}")?;
         if threads && p.threads.len() > 1 {
             for t in &p.threads {
                 let line = format!(
-                    "{:>7} {:>7} {:>5} {:>5} {}   {}",
-                    t.tid, "", "", "", t.state, t.name
+                    "{:>7} {:>7} {:>5} {:>5} {:<6} {:>8} {}   {}",
+                    t.tid, "", "", "", "", "", t.state, t.name
                 );
                 writeln!(out, "{}", line.chars().take(width).collect::<String>())?;
             }
@@ -274,12 +285,16 @@ fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Err
     Ok(())
 }
 
-/// Columns for human output: `$COLUMNS`, else unlimited when not a terminal.
+/// Columns for human output: the terminal's width (long command lines are
+/// cut, as BSD ps does), `$COLUMNS` when set, unlimited into a pipe.
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(usize::MAX)
+    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return c;
+    }
+    match terminal_size::terminal_size_of(std::io::stdout()) {
+        Some((terminal_size::Width(w), _)) => usize::from(w),
+        None => usize::MAX,
+    }
 }
 
 fn nlist(kd: &Kvm, names: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {

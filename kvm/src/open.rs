@@ -91,6 +91,8 @@ pub enum ProcOp {
     Ruid(u32),
     /// Kernel threads.
     Kthread,
+    /// Processes whose controlling terminal has this `tty_nr`.
+    Tty(u32),
 }
 
 /// What `kvm info` prints: facts about the open source.
@@ -336,6 +338,7 @@ impl Kvm {
                 ProcOp::Session(x) => p.session == x,
                 ProcOp::Uid(x) | ProcOp::Ruid(x) => p.uid == x,
                 ProcOp::Kthread => p.kthread,
+                ProcOp::Tty(x) => p.tty_nr == x,
             })
             .collect())
     }
