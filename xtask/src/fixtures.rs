@@ -20,7 +20,10 @@
 //! environment, load average, kernel version and command line),
 //! `kallsyms.txt` (the guest's `/proc/kallsyms`), `console.log` (serial
 //! console), `truth.raw.txt` (what the guest wrote, hex of the /proc files),
-//! `qemu.log` and `makedumpfile.log`.
+//! `qemu.log` and `makedumpfile.log`; and from the kernel's `-dbg` package
+//! (`dwarf.rs`: the debug-kernel step), `System.map` (link-time addresses)
+//! and `dwarf-offsets.json` (member offsets and type sizes from the DWARF,
+//! to check the dump's BTF against).
 //!
 //! The ground truth comes back on a small virtio disk (a tar written by the
 //! guest), not on a second serial port: QEMU's 16550 paces output at the
@@ -31,8 +34,9 @@
 //! `$XDG_CACHE_HOME/kvm-lab`, else `~/.cache/kvm-lab`):
 //!
 //! ```text
-//! downloads/            the .deb files (kernels, busybox-static:arm64)
+//! downloads/            the .deb files (kernels, their -dbg packages, busybox-static:arm64)
 //! kernels/<package>/    each kernel package, unpacked with dpkg -x
+//! kernels/<pkg>-dbg/    vmlinux (DWARF) and System.map from the -dbg package, dwarf-offsets.json
 //! busybox/arm64/        busybox-static:arm64, unpacked
 //! sets/<set>/           the dumps and the ground truth of one set
 //! sets/<set>/.complete  written last; holds the recipe fingerprint and facts
@@ -57,6 +61,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod dwarf;
 
 /// Bump when the host-side processing changes in a way that makes old sets
 /// stale (the guest side is covered by hashing the initramfs).
@@ -236,11 +242,24 @@ pub fn fixtures() -> Result<(), String> {
         guests.insert(arch, prepare_guest(&lab, arch)?);
     }
 
+    section("debug kernels: vmlinux (DWARF), System.map, DWARF offsets");
+    let t = Instant::now();
+    dwarf::ensure_dwarf_tools()?;
+    let ordered: Vec<&Guest> = arches.iter().map(|a| &guests[a]).collect();
+    let debug: BTreeMap<Arch, dwarf::DebugKernel> = dwarf::prepare_debug_kernels(&lab, &ordered)?
+        .into_iter()
+        .collect();
+    say(format!(
+        "debug kernels ready in {:.1}s",
+        t.elapsed().as_secs_f64()
+    ));
+
     let mut results = Vec::new();
     for spec in &sets {
         section(format!("set {}", spec.name));
         let t = Instant::now();
         let facts = make_set(&lab, spec, &guests[&spec.arch], settle, force)?;
+        dwarf::install_debug_files(&lab, spec, &guests[&spec.arch], &debug[&spec.arch])?;
         say(format!(
             "set {}: done in {:.1}s",
             spec.name,
@@ -250,6 +269,9 @@ pub fn fixtures() -> Result<(), String> {
     }
 
     section("summary");
+    for (arch, dk) in &debug {
+        dwarf::summary_line(*arch, dk);
+    }
     print_summary(&lab, &results)?;
     say(format!(
         "all {} set(s) ready in {:.1}s",
@@ -262,7 +284,7 @@ pub fn fixtures() -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // Paths, processes, small helpers
 
-fn lab_dir() -> Result<PathBuf, String> {
+pub(crate) fn lab_dir() -> Result<PathBuf, String> {
     if let Some(d) = std::env::var_os("KVM_LAB_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
     }
@@ -2614,9 +2636,15 @@ fn print_summary(lab: &Path, results: &[(&&SetSpec, Facts)]) -> Result<(), Strin
         );
         let mut files: Vec<String> = f.get("dumps").split(',').map(str::to_string).collect();
         files.extend(
-            ["truth.json", "kallsyms.txt", "console.log"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "truth.json",
+                "kallsyms.txt",
+                "console.log",
+                "System.map",
+                "dwarf-offsets.json",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         for name in files {
             let p = dir.join(&name);

@@ -44,6 +44,11 @@ const TASKS: &[Task] = &[
         "the checks against the real-kernel lab (run `fixtures` first)",
     ),
     (
+        "libkdumpfile",
+        libkdumpfile,
+        "write the lab's memory as kdump (zlib, lzo, snappy, zstd) and read it back with libkdumpfile",
+    ),
+    (
         "fixtures",
         fixtures::fixtures,
         "make the lab of real Linux kernel dumps with ground truth (QEMU; [--force] [SET...])",
@@ -138,6 +143,7 @@ fn ci() -> Result<(), String> {
         ("fuzz-build", fuzz_build),
         ("fixtures", fixtures::fixtures),
         ("lab", lab),
+        ("libkdumpfile", libkdumpfile),
     ];
     let mut times = Vec::new();
     for (name, f) in steps {
@@ -325,6 +331,59 @@ fn lab() -> Result<(), String> {
         "--nocapture",
     ]);
     run(c)
+}
+
+/// Our kdump writer checked by an independent reader: every page of each
+/// lab set's ELF dump, written by `kvm convert` in each compression, must
+/// read back identically through libkdumpfile (Debian's
+/// python3-libkdumpfile, installed when missing).
+fn libkdumpfile() -> Result<(), String> {
+    let have = Command::new("/usr/bin/python3")
+        .args(["-c", "import kdumpfile"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        let mut c = Command::new("apt-get");
+        c.args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "python3-libkdumpfile",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+        run(c)?;
+    }
+    let mut c = cargo();
+    c.args(["build", "--release", "-p", "kvm"]);
+    run(c)?;
+    let kvm = project_root().join("target/release/kvm");
+    let script = project_root().join("kvm-core-file/tests/libkdumpfile_check.py");
+    let lab = fixtures::lab_dir()?;
+    let out_dir = lab.join("libkdumpfile-check");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    // Every compression on amd64, one on arm64 (the layout is the same).
+    let runs = [
+        ("amd64-kaslr", &["zlib", "lzo", "snappy", "zstd"][..]),
+        ("arm64-kaslr", &["zstd"][..]),
+    ];
+    for (set, comps) in runs {
+        let elf = lab.join("sets").join(set).join("vmcore.elf");
+        for &comp in comps {
+            let out = out_dir.join(format!("{set}.{comp}.kdump"));
+            let mut c = Command::new(&kvm);
+            c.arg("convert")
+                .arg("-M")
+                .arg(&elf)
+                .args(["--to", &format!("kdump-{comp}"), "-o"])
+                .arg(&out);
+            run(c)?;
+            let mut c = Command::new("/usr/bin/python3");
+            c.arg(&script).arg(&out).arg(&elf);
+            run(c)?;
+            let _ = std::fs::remove_file(&out);
+        }
+    }
+    Ok(())
 }
 
 fn bench() -> Result<(), String> {
