@@ -21,9 +21,9 @@ struct Cli {
 /// Where kernel memory comes from (BSD ps conventions).
 #[derive(clap::Args, Debug)]
 struct Source {
-    /// The crash dump (required: live systems are not supported yet).
+    /// The crash dump; without it, the running kernel (/proc/kcore).
     #[arg(short = 'M', value_name = "CORE")]
-    core: PathBuf,
+    core: Option<PathBuf>,
     /// The kernel's System.map or vmlinux, for symbols the dump's own
     /// kallsyms lacks (link-time addresses, relocated by the dump's KASLR
     /// offset).
@@ -33,7 +33,10 @@ struct Source {
 
 impl Source {
     fn open(&self) -> Result<Kvm, kvm::Error> {
-        let kd = Kvm::open_dump(&self.core)?;
+        let kd = match &self.core {
+            Some(core) => Kvm::open_dump(core)?,
+            None => Kvm::open_live()?,
+        };
         if let Some(k) = &self.kernel {
             kd.set_kernel_file(k)?;
         }
@@ -192,9 +195,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let pages = kvm::record::PageSet::default();
             let kd = if keep_read_by.is_some() {
                 let p = pages.clone();
-                let kd = Kvm::open_dump_with(&src.core, |d| {
-                    Box::new(kvm::record::Recording::new(d, p))
-                })?;
+                let core = src
+                    .core
+                    .as_ref()
+                    .ok_or("convert --keep-read-by needs -M CORE")?;
+                let kd =
+                    Kvm::open_dump_with(core, |d| Box::new(kvm::record::Recording::new(d, p)))?;
                 if let Some(k) = &src.kernel {
                     kd.set_kernel_file(k)?;
                 }

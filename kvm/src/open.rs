@@ -46,6 +46,24 @@ fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// The live kernel's memory as an ELF core (Linux).
+const LIVE_KCORE: &str = "/proc/kcore";
+
+/// The kernel's translator: cached for dumps, direct for live memory.
+enum KernelTlb {
+    Cached(Box<CachedTranslate<Box<dyn Translate + Send + Sync>, TLB>>),
+    Live(Box<dyn Translate + Send + Sync>),
+}
+
+impl Translate for KernelTlb {
+    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> kvm_core::Result<Translation> {
+        match self {
+            KernelTlb::Cached(t) => t.translate(mem, va),
+            KernelTlb::Live(t) => t.translate(mem, va),
+        }
+    }
+}
+
 /// Translations cached per open dump.
 const TLB: usize = 1024;
 
@@ -54,7 +72,7 @@ pub struct Kvm {
     path: PathBuf,
     dump: Box<dyn Dump>,
     /// Kernel paging, when the dump says where the kernel's tables are.
-    paging: Result<CachedTranslate<Box<dyn Translate + Send + Sync>, TLB>, kvm_core::Error>,
+    paging: Result<KernelTlb, kvm_core::Error>,
     paging_source: &'static str,
     root: Option<PhysAddr>,
     arch_paging: Option<ArchPaging>,
@@ -132,13 +150,31 @@ impl Kvm {
         Self::open_dump_with(path, |d| d)
     }
 
+    /// Opens the running kernel through `/proc/kcore` (Linux; needs root
+    /// and a kernel without lockdown). Reads are never cached. The
+    /// environment variable `KVM_KCORE` names another file to treat as the
+    /// live kernel (tests, or a kcore copied elsewhere).
+    pub fn open_live() -> Result<Kvm, Error> {
+        let path =
+            std::env::var_os("KVM_KCORE").map_or_else(|| PathBuf::from(LIVE_KCORE), PathBuf::from);
+        Self::open_source(&path, |d| d, true)
+    }
+
     /// As [`Kvm::open_dump`], with the dump wrapped by `wrap` (to record
     /// or filter what is read).
     pub fn open_dump_with(
         path: impl AsRef<Path>,
         wrap: impl FnOnce(Box<dyn Dump>) -> Box<dyn Dump>,
     ) -> Result<Kvm, Error> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_source(path.as_ref(), wrap, false)
+    }
+
+    fn open_source(
+        path: &Path,
+        wrap: impl FnOnce(Box<dyn Dump>) -> Box<dyn Dump>,
+        live: bool,
+    ) -> Result<Kvm, Error> {
+        let path = path.to_path_buf();
         let file = FileReader::open(&path).map_err(|e| Error::io(Some(path.clone()), e))?;
         let mut magic = [0u8; 6];
         let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
@@ -159,7 +195,15 @@ impl Kvm {
                 root,
                 source,
                 arch,
-            }) => (Ok(CachedTranslate::new(paging)), source, Some((root, arch))),
+            }) => {
+                // Live memory changes under the reader: never cache its translations.
+                let tlb = if live {
+                    KernelTlb::Live(paging)
+                } else {
+                    KernelTlb::Cached(Box::new(CachedTranslate::new(paging)))
+                };
+                (Ok(tlb), source, Some((root, arch)))
+            }
             Err(e) => (Err(e), "", None),
         };
         let (root, arch_paging) = (root.map(|r| r.0), root.map(|r| r.1));

@@ -110,3 +110,31 @@ fn bad_input_gives_one_line_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn without_m_the_live_kernel_is_read() {
+    // No /proc/kcore in a test sandbox: KVM_KCORE stands in for it, and the
+    // same checks hold with the translation cache off.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvm"))
+        .args(["ps", "--json"])
+        .env("KVM_KCORE", core())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        ps.as_array().unwrap().len(),
+        truth()["processes"].as_array().unwrap().len()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvm"))
+        .args(["ps"])
+        .env("KVM_KCORE", "/nonexistent/kcore")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/kcore"));
+}

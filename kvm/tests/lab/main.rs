@@ -3,11 +3,13 @@
 //! `~/.cache/kvm-lab`). Built only with `--features lab`; every test fails
 //! when the lab is missing, so a green run always means the checks ran.
 
+mod btf;
 #[path = "../common/mod.rs"]
 mod common;
 mod dumps;
 mod ps;
 mod symbols;
+mod system_map;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
