@@ -10,11 +10,8 @@
 //! descriptors restrict what is below them with PXNTable 59, UXNTable 60
 //! and APTable 62:61.
 
-use super::radix::{self, Entry, Mmu};
-use crate::{
-    Endian, Error, PageRun, PhysAddr, PhysRead, Prot, Result, Translate, Translation, VirtAddr,
-};
-use core::ops::ControlFlow;
+use super::radix::{Entry, Mmu};
+use crate::{Endian, Error, PhysAddr, Prot, Result};
 
 /// Translation granule (page size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -298,19 +295,7 @@ impl Mmu for Aarch64 {
     }
 }
 
-impl Translate for Aarch64 {
-    #[inline]
-    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> Result<Translation> {
-        radix::translate(self, mem, va.0)
-    }
-    fn walk(
-        &self,
-        mem: &dyn PhysRead,
-        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
-    ) -> Result<()> {
-        radix::walk(self, mem, f)
-    }
-}
+super::radix_translate!(Aarch64);
 
 #[cfg(feature = "builder")]
 pub use builder::Builder;
@@ -320,6 +305,7 @@ mod builder {
     use super::*;
     use crate::arch::build::{Encode, Tables};
     use crate::SparseMem;
+    use crate::VirtAddr;
 
     impl Aarch64 {
         fn encode_oa(&self, pa: u64) -> u64 {
@@ -385,20 +371,6 @@ mod builder {
             self.0.map(va.0, pa.0, size, prot)
         }
 
-        /// Writes a raw descriptor for `va` at `level` (for hostile tables).
-        pub fn set_raw(&mut self, va: VirtAddr, level: u32, entry: u64) -> Result<u64> {
-            self.0.set_raw(va.0, level, entry)
-        }
-
-        /// The memory holding the tables.
-        pub fn mem_mut(&mut self) -> &mut SparseMem {
-            self.0.mem_mut()
-        }
-
-        /// The memory and the translator.
-        pub fn finish(self) -> (SparseMem, Aarch64) {
-            let mmu = self.0.mmu;
-            (self.0.into_mem(), mmu)
-        }
+        crate::arch::builder_accessors!(Aarch64);
     }
 }

@@ -6,9 +6,8 @@
 //! entries are 64-bit as on x86-64; the 4-entry PDPT holds only P and the
 //! frame (Intel SDM vol. 3 §4.3–4.4; FORMATS.md §6.2).
 
-use super::radix::{self, Entry, Mmu};
-use crate::{Error, PageRun, PhysAddr, PhysRead, Prot, Result, Translate, Translation, VirtAddr};
-use core::ops::ControlFlow;
+use super::radix::{Entry, Mmu};
+use crate::{Error, PhysAddr, Prot, Result};
 
 const P: u64 = 1 << 0;
 const RW: u64 = 1 << 1;
@@ -162,19 +161,7 @@ impl Mmu for I386 {
     }
 }
 
-impl Translate for I386 {
-    #[inline]
-    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> Result<Translation> {
-        radix::translate(self, mem, va.0)
-    }
-    fn walk(
-        &self,
-        mem: &dyn PhysRead,
-        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
-    ) -> Result<()> {
-        radix::walk(self, mem, f)
-    }
-}
+super::radix_translate!(I386);
 
 #[cfg(feature = "builder")]
 pub use builder::Builder;
@@ -184,6 +171,7 @@ mod builder {
     use super::*;
     use crate::arch::build::{Encode, Tables};
     use crate::SparseMem;
+    use crate::VirtAddr;
 
     impl Encode for I386 {
         fn table_entry(&self, level: u32, pa: u64) -> u64 {
@@ -254,20 +242,6 @@ mod builder {
             self.0.map(va.0, pa.0, size, prot)
         }
 
-        /// Writes a raw entry for `va` at `level` (for hostile tables).
-        pub fn set_raw(&mut self, va: VirtAddr, level: u32, entry: u64) -> Result<u64> {
-            self.0.set_raw(va.0, level, entry)
-        }
-
-        /// The memory holding the tables.
-        pub fn mem_mut(&mut self) -> &mut SparseMem {
-            self.0.mem_mut()
-        }
-
-        /// The memory and the translator.
-        pub fn finish(self) -> (SparseMem, I386) {
-            let mmu = self.0.mmu;
-            (self.0.into_mem(), mmu)
-        }
+        crate::arch::builder_accessors!(I386);
     }
 }

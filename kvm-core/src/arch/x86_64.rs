@@ -6,9 +6,8 @@
 //! Bits above the physical-address width (and an SME/TDX encryption bit)
 //! are masked off so they never leak into addresses.
 
-use super::radix::{self, Entry, Mmu};
-use crate::{Error, PageRun, PhysAddr, PhysRead, Prot, Result, Translate, Translation, VirtAddr};
-use core::ops::ControlFlow;
+use super::radix::{Entry, Mmu};
+use crate::{Error, PhysAddr, Prot, Result};
 
 const P: u64 = 1 << 0;
 const RW: u64 = 1 << 1;
@@ -138,19 +137,7 @@ impl Mmu for X86_64 {
     }
 }
 
-impl Translate for X86_64 {
-    #[inline]
-    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> Result<Translation> {
-        radix::translate(self, mem, va.0)
-    }
-    fn walk(
-        &self,
-        mem: &dyn PhysRead,
-        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
-    ) -> Result<()> {
-        radix::walk(self, mem, f)
-    }
-}
+super::radix_translate!(X86_64);
 
 #[cfg(feature = "builder")]
 pub use builder::Builder;
@@ -160,6 +147,7 @@ mod builder {
     use super::*;
     use crate::arch::build::{Encode, Tables};
     use crate::SparseMem;
+    use crate::VirtAddr;
 
     impl Encode for X86_64 {
         fn table_entry(&self, _level: u32, pa: u64) -> u64 {
@@ -218,26 +206,7 @@ mod builder {
             self.0.map(va.0, pa.0, size, prot)
         }
 
-        /// Writes a raw entry for `va` at `level` (for hostile tables).
-        pub fn set_raw(&mut self, va: VirtAddr, level: u32, entry: u64) -> Result<u64> {
-            self.0.set_raw(va.0, level, entry)
-        }
-
-        /// The memory holding the tables (and whatever else is written).
-        pub fn mem_mut(&mut self) -> &mut SparseMem {
-            self.0.mem_mut()
-        }
-
-        /// The translator for the tables built so far.
-        pub fn paging(&self) -> X86_64 {
-            self.0.mmu
-        }
-
-        /// The memory and the translator.
-        pub fn finish(self) -> (SparseMem, X86_64) {
-            let mmu = self.0.mmu;
-            (self.0.into_mem(), mmu)
-        }
+        crate::arch::builder_accessors!(X86_64);
     }
 }
 
