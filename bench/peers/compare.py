@@ -12,8 +12,9 @@ threads may appear or vanish, as in kvm's own lab tests). argv/envv that a tool
 reports as null (unreadable, e.g. user pages filtered out by makedumpfile
 -d 31) are counted as "unavailable", not as mismatches.
 
-Between outputs (the first is the reference): every field of every process,
-kernel-thread states included, since both read the same dump.
+Between outputs (the first is the reference): every field the two have in
+common, of every process, kernel-thread states included, since both read the
+same dump; a field only one of them has is a difference too (reported once).
 
 Prints one line per output and exits 1 if any real mismatch was found.
 """
@@ -80,13 +81,21 @@ def vs_truth(out, truth):
 
 
 def vs_ref(out, ref):
+    """Differences on the fields both outputs have; fields only one of them
+    has (kvm's JSON grows) are reported once, not per process."""
     bad = []
+    keys_a = set().union(*(p.keys() for p in out.values())) if out else set()
+    keys_b = set().union(*(p.keys() for p in ref.values())) if ref else set()
+    if keys_a != keys_b:
+        bad.append(f"fields only in this: {sorted(keys_a - keys_b)}, "
+                   f"only in reference: {sorted(keys_b - keys_a)}")
+    common = sorted(keys_a & keys_b)
     for pid in sorted(set(out) | set(ref)):
         a, b = out.get(pid), ref.get(pid)
         if a is None or b is None:
             bad.append(f"pid {pid} only in {'reference' if a is None else 'this'}")
             continue
-        for k in sorted(set(a) | set(b)):
+        for k in common:
             if a.get(k) != b.get(k):
                 bad.append(f"pid {pid} {k}: {a.get(k)!r} != ref {b.get(k)!r}")
     return bad

@@ -5,8 +5,11 @@ init_task.tasks, the same list ps walks), keys sorted, sorted by pid.
 
 Fields: pid, ppid, uid, gid (real ids, as /proc/PID/status shows them),
 state (the /proc state letter), comm, kthread (PF_KTHREAD), pgrp, session,
-argv and envv (read from the process's own pages; null when they cannot be
-read, e.g. user pages filtered out of a makedumpfile -d 31 dump).
+tty_nr and tty (signal->tty, encoded as /proc/PID/stat does; name), 
+start_time_ns (task_struct.start_time), rss_pages (get_mm_rss: the file,
+anon and shmem counters of mm->rss_stat; null without an mm), argv and envv
+(read from the process's own pages; null when they cannot be read, e.g. user
+pages filtered out of a makedumpfile -d 31 dump).
 
 Usage: drgn_ps.py --vmlinux VMLINUX [--arch x86_64|aarch64] [--timings] CORE
 
@@ -77,12 +80,40 @@ def pid_nr(pid):
     return pid.numbers[0].nr.value_()
 
 
+def tty_of(signal):
+    tty = signal.tty
+    if not tty:
+        return 0, None
+    index = tty.index.value_()
+    driver = tty.driver
+    major = driver.major.value_()
+    minor = driver.minor_start.value_() + index
+    nr = (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & ~0xFF) << 12)
+    return nr & 0xFFFFFFFF, text(tty.name.string_())
+
+
+def rss_pages(task, prog):
+    mm = task.mm
+    if not mm:
+        return None
+    counters = mm.rss_stat
+    if counters.type_.kind != drgn.TypeKind.ARRAY:  # struct mm_rss_stat (< 6.2)
+        counters = counters.count
+    total = 0
+    for name in ("MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"):
+        c = counters[prog.constant(name).value_()]
+        # atomic_long_t before 6.2, struct percpu_counter (global count) since
+        total += (c.counter if c.type_.has_member("counter") else c.count).value_()
+    return total if total >= 0 else None
+
+
 def task_record(task):
     flags = task.flags.value_()
     kthread = bool(flags & PF_KTHREAD)
     parent = task.real_parent
     cred = task.real_cred
     signal = task.signal
+    tty_nr, tty = tty_of(signal)
     rec = {
         "pid": task.tgid.value_(),
         "ppid": parent.tgid.value_() if parent else 0,
@@ -93,6 +124,10 @@ def task_record(task):
         "kthread": kthread,
         "pgrp": pid_nr(signal.pids[PIDTYPE_PGID]),
         "session": pid_nr(signal.pids[PIDTYPE_SID]),
+        "tty_nr": tty_nr,
+        "tty": tty,
+        "start_time_ns": task.start_time.value_(),
+        "rss_pages": rss_pages(task, task.prog_),
     }
     if kthread:
         rec["argv"] = []

@@ -141,7 +141,7 @@ for f in "${formats[@]}"; do
     for i in 1 2 3; do
         # shellcheck disable=SC2046
         "$py" "$here/drgn_ps.py" --timings $(drgn_arch "$f") --vmlinux "$vmlinux" "$setdir/$file" 2>&1 >/dev/null |
-            paste -sd ';' -
+            grep ' ms$' | paste -sd ';' -
     done | tee "$out/drgn-phases-$f.txt"
 
     # -- time: ps

@@ -14,8 +14,9 @@ with open(os.path.join(out, "rss.tsv")) as f:
 
 
 def ms(r):
-    return f"{r['mean'] * 1000:.0f} ± {r['stddev'] * 1000:.0f}" if r["mean"] >= 1 \
-        else f"{r['mean'] * 1000:.1f} ± {r['stddev'] * 1000:.1f}"
+    f = "{:.0f}" if r["mean"] >= 1 else "{:.1f}"
+    return (f"{f.format(r['mean'] * 1000)} ± {f.format(r['stddev'] * 1000)} "
+            f"({f.format(r['min'] * 1000)})")
 
 
 def mib(kb):
@@ -26,12 +27,13 @@ def cpu(r):
     return r["user"] + r["system"]
 
 
-print("Wall time: hyperfine mean ± σ. CPU: user + system means. "
-      "Ratios: peer / kvm (kvm faster by N×). Peak RSS: /usr/bin/time -v.")
+print("Wall time: hyperfine mean ± σ (min), ms. Ratios peer / kvm (kvm faster "
+      "by N×): of wall means, of wall minimums, and of CPU (user + system means). "
+      "Peak RSS: /usr/bin/time -v, MiB.")
 print()
-print("| dump | command | kvm ms | drgn ms | crash ms | drgn / kvm wall | crash / kvm wall "
-      "| drgn / kvm CPU | crash / kvm CPU | peak RSS MiB kvm | drgn | crash |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| dump | command | kvm | drgn | crash | drgn / kvm mean | min | CPU "
+      "| crash / kvm mean | min | CPU | RSS kvm | RSS drgn | RSS crash |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for task in ("ps", "nlist"):
     for fmt in formats:
         path = os.path.join(out, f"time-{task}-{fmt}.json")
@@ -43,9 +45,12 @@ for task in ("ps", "nlist"):
         for tool in ("drgn", "crash"):
             cells.append(ms(res[tool]) if tool in res else "–")
         for tool in ("drgn", "crash"):
-            cells.append(f"{res[tool]['mean'] / k['mean']:.1f}×" if tool in res else "–")
-        for tool in ("drgn", "crash"):
-            cells.append(f"{cpu(res[tool]) / cpu(k):.1f}×" if tool in res else "–")
+            if tool in res:
+                r = res[tool]
+                cells += [f"{r['mean'] / k['mean']:.1f}×", f"{r['min'] / k['min']:.1f}×",
+                          f"{cpu(r) / cpu(k):.1f}×"]
+            else:
+                cells += ["–"] * 3
         for tool in ("kvm", "drgn", "crash"):
             cells.append(mib(rss.get((fmt, task, tool))))
         print("| " + " | ".join(cells) + " |")

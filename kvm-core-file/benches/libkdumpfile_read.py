@@ -2,7 +2,8 @@
 """libkdumpfile's side of the read benchmark (benches/read.rs), and the
 comparison table.
 
-    libkdumpfile_read.py [--lab DIR] [--json OUT]      measure libkdumpfile
+    libkdumpfile_read.py [--lab DIR] [--json OUT] [--clock cpu|wall]
+                                                       measure libkdumpfile
     libkdumpfile_read.py --compare CRITERION_DIR [--json IN]
                                                        measure (or load IN)
                                                        and print the tables
@@ -14,6 +15,11 @@ every page of libkdumpfile's "file.pagemap" (the pages the file holds), and
 the same 20,000-read random sequence drawn from them with the same
 xorshift64 and seed as read.rs. With --compare the page counts and PFN
 sums are checked against the Rust bench's target/criterion/read-meta.json.
+
+Clock: wall time (time.perf_counter), or with --clock cpu the CPU time of
+this thread (time.thread_time: user + system, CLOCK_THREAD_CPUTIME_ID, as
+read.rs with KVM_BENCH_CLOCK=cpu), which other processes competing for the
+cores barely disturb.
 
 Measurements (each the median of several repetitions, one kdumpfile
 object per file, so libkdumpfile's page cache (1024 pages) is warm as ours
@@ -46,6 +52,7 @@ RANDOM_READS = 20_000
 SEED = 0x2545F4914F6CDD1D
 MASK = (1 << 64) - 1
 CHUNK = 1 << 20
+clock = time.perf_counter
 
 
 def lab_files(lab):
@@ -94,9 +101,9 @@ def page_runs(k):
 def median_time(fn, reps):
     ts = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(clock() - t)
     return statistics.median(ts)
 
 
@@ -261,12 +268,17 @@ def compare(cdir, results):
 
 
 def main(argv):
-    args = {"--lab": None, "--json": None, "--compare": None}
+    global clock
+    args = {"--lab": None, "--json": None, "--compare": None, "--clock": "wall"}
     it = iter(argv)
     for a in it:
         if a not in args:
             raise SystemExit(__doc__)
         args[a] = next(it, None)
+    if args["--clock"] not in ("cpu", "wall"):
+        raise SystemExit(__doc__)
+    if args["--clock"] == "cpu":
+        clock = time.thread_time
     lab = args["--lab"] or os.environ.get("KVM_LAB_DIR") or os.path.expanduser(
         "~/.cache/kvm-lab"
     )
