@@ -343,15 +343,24 @@ fn libkdumpfile() -> Result<(), String> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        let mut c = Command::new("apt-get");
-        c.args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "python3-libkdumpfile",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-        run(c)?;
+        let install = || {
+            let mut c = Command::new("apt-get");
+            c.args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "python3-libkdumpfile",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+            run(c)
+        };
+        if install().is_err() {
+            // A fresh machine's package lists may be missing or stale.
+            let mut c = Command::new("apt-get");
+            c.arg("update");
+            run(c)?;
+            install()?;
+        }
     }
     let mut c = cargo();
     c.args(["build", "--release", "-p", "kvm"]);
