@@ -16,7 +16,7 @@ const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 const MAX_XZ_DUMP: u64 = 1 << 30;
 
 fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
-    use std::io::{BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let f = std::fs::File::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
     let mut out = Vec::new();
     // Cap the output: a small file must not expand into all of memory.
@@ -35,14 +35,12 @@ fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
             Ok(())
         }
     }
-    lzma_rs::xz_decompress(&mut BufReader::new(f.take(u64::MAX)), &mut Capped(&mut out)).map_err(
-        |e| {
-            Error::io(
-                Some(path.to_path_buf()),
-                std::io::Error::other(format!("xz: {e}")),
-            )
-        },
-    )?;
+    lzma_rs::xz_decompress(&mut BufReader::new(f), &mut Capped(&mut out)).map_err(|e| {
+        Error::io(
+            Some(path.to_path_buf()),
+            std::io::Error::other(format!("xz: {e}")),
+        )
+    })?;
     Ok(out)
 }
 
