@@ -29,9 +29,10 @@ const TASK_RTLOCK_WAIT: u32 = 0x1000;
 /// Letters by `fls(state)`, as `task_state_array` orders them.
 const STATE_LETTERS: &[u8; 9] = b"RSDTtXZPI";
 
-/// Offsets resolved once from BTF.
+/// Offsets resolved once from BTF; keep it (with [`Linux::parts`]) to
+/// make the next [`Linux`] for the same kernel without resolving again.
 #[derive(Clone, Copy, Debug)]
-struct Layout {
+pub struct Layout {
     tasks: u64,
     pid: u64,
     tgid: u64,
@@ -157,6 +158,21 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             None => this.find_init_task()?,
         };
         Ok(this)
+    }
+
+    /// A walker from a layout and `init_task` found before by
+    /// [`Linux::new`] for the same kernel (see [`Linux::parts`]).
+    pub fn from_parts(k: &'k K, layout: Layout, init_task: u64) -> Self {
+        Linux {
+            k,
+            l: layout,
+            init_task,
+        }
+    }
+
+    /// What [`Linux::from_parts`] needs to skip the resolution next time.
+    pub fn parts(&self) -> (Layout, u64) {
+        (self.l, self.init_task)
     }
 
     /// The address of `init_task`.

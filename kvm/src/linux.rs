@@ -26,6 +26,8 @@ pub(crate) struct LinuxData {
     pub btf: Btf,
     /// `init_task`, once found (by symbol or search).
     pub init_task: OnceLock<u64>,
+    /// The walker's layout and `init_task`, once resolved.
+    pub walker: OnceLock<(kvm_proc::linux::Layout, u64)>,
     /// Symbols of loaded modules, read on first use.
     pub modules: OnceLock<Vec<kvm_proc::ModuleSymbol>>,
 }
@@ -50,25 +52,30 @@ impl LinuxData {
             .collect();
         let mut opts = KallsymsOptions::le64();
         opts.known = &known;
-        let syms = match KallsymsTables::from_symbols(|n| vi.symbol(n)) {
-            Some(tables) => kallsyms::decode(kvm, &tables, &opts)?.table,
-            // Kernels before 6.0 do not say where their kallsyms are; the
-            // kernel file's symbols then serve alone.
-            None => match &extra {
-                Some(t) => t.clone(),
-                None => {
-                    return Err(Error::Unsupported(
-                        "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
-                    ))
-                }
-            },
-        };
-        let btf = load_btf(kvm, &syms)?;
+        // Decode kallsyms and look for BTF at the same time (two cores are
+        // common; each takes tens of milliseconds): BTF follows the kallsyms
+        // tables in .rodata, so the search needs no symbol.
+        let from = tables_end(vi);
+        let (syms, searched) = std::thread::scope(|sc| {
+            let search = from.map(|from| sc.spawn(move || search_btf(kvm, from)));
+            let syms = match KallsymsTables::from_symbols(|n| vi.symbol(n)) {
+                Some(tables) => kallsyms::decode(kvm, &tables, &opts).map(|k| k.table),
+                // Kernels before 6.0 do not say where their kallsyms are; the
+                // kernel file's symbols then serve alone.
+                None => extra.clone().ok_or(Error::Unsupported(
+                    "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
+                )),
+            };
+            (syms, search.and_then(|h| h.join().ok()).flatten())
+        });
+        let syms = syms?;
+        let btf = load_btf(kvm, &syms, searched)?;
         Ok(LinuxData {
             syms,
             extra,
             btf,
             init_task: OnceLock::new(),
+            walker: OnceLock::new(),
             modules: OnceLock::new(),
         })
     }
@@ -83,33 +90,43 @@ fn read_btf(kvm: &Kvm, start: u64, len: u64) -> Result<Btf> {
     Btf::from_vec(buf)
 }
 
-fn load_btf(kvm: &Kvm, syms: &SymbolTable) -> Result<Btf> {
-    if let (Some(s), Some(e)) = (syms.addr("__start_BTF"), syms.addr("__stop_BTF")) {
-        return read_btf(kvm, s.0, e.0.wrapping_sub(s.0));
-    }
-    // Search the read-only data: the kallsyms tables sit in .rodata before
-    // .BTF, so start after the last of them (else after the text).
-    let vi = kvm.dump().info().vmcoreinfo.as_ref();
-    let tables = [
+/// Where the kallsyms tables end (the last of them), per VMCOREINFO.
+fn tables_end(vi: &kvm_core_file::VmCoreInfo) -> Option<VirtAddr> {
+    [
         "kallsyms_token_index",
         "kallsyms_token_table",
         "kallsyms_names",
         "kallsyms_offsets",
     ]
     .iter()
-    .filter_map(|n| vi.and_then(|v| v.symbol(n)))
+    .filter_map(|n| vi.symbol(n))
     .max()
-    .map(VirtAddr);
-    let from = tables.or(syms.addr("_etext")).ok_or(Error::Unsupported(
-        "no __start_BTF and no _etext to search from",
-    ))?;
+    .map(VirtAddr)
+}
+
+/// Searches the read-only data from `from` for the kernel's own BTF (the
+/// first valid blob that defines `task_struct`).
+fn search_btf(kvm: &Kvm, from: VirtAddr) -> Option<(VirtAddr, Btf)> {
     let vmlinux = |b: &Btf| b.composite("task_struct").ok().flatten().is_some();
-    match kvm_elf::btf::search_first(kvm, from, BTF_SEARCH, &vmlinux) {
-        Ok((_, btf)) => Ok(btf),
-        Err(_) => Err(Error::Unsupported(
-            "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
-        )),
+    kvm_elf::btf::search_first(kvm, from, BTF_SEARCH, &vmlinux).ok()
+}
+
+/// The kernel's BTF: `__start_BTF`..`__stop_BTF` where kallsyms has them
+/// (the search result is used when it found that very blob), else what
+/// the search found, else a search from `_etext`.
+fn load_btf(kvm: &Kvm, syms: &SymbolTable, searched: Option<(VirtAddr, Btf)>) -> Result<Btf> {
+    if let (Some(s), Some(e)) = (syms.addr("__start_BTF"), syms.addr("__stop_BTF")) {
+        if let Some((at, btf)) = searched {
+            if at == s {
+                return Ok(btf);
+            }
+        }
+        return read_btf(kvm, s.0, e.0.wrapping_sub(s.0));
     }
+    let found = searched.or_else(|| syms.addr("_etext").and_then(|from| search_btf(kvm, from)));
+    found.map(|(_, btf)| btf).ok_or(Error::Unsupported(
+        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
+    ))
 }
 
 /// The view of a kernel that the process walkers use.

@@ -308,8 +308,15 @@ impl Kvm {
     ) -> Result<T, Error> {
         let data = self.linux_data()?;
         let view = KernelView { kvm: self, data };
-        let linux = Linux::new(&view).map_err(|e| self.fail(e))?;
-        let _ = data.init_task.set(linux.init_task());
+        let linux = match data.walker.get() {
+            Some(&(layout, init_task)) => Linux::from_parts(&view, layout, init_task),
+            None => {
+                let linux = Linux::new(&view).map_err(|e| self.fail(e))?;
+                let _ = data.init_task.set(linux.init_task());
+                let _ = data.walker.set(linux.parts());
+                linux
+            }
+        };
         f(&linux).map_err(|e| self.fail(e))
     }
 
