@@ -62,6 +62,69 @@ pub struct Layout {
     mm_arg_end: u64,
     mm_env_start: u64,
     mm_env_end: u64,
+    start_time: Option<u64>,
+    tty: Option<TtyLayout>,
+    rss: Option<RssLayout>,
+}
+
+/// Where a process's controlling terminal is described.
+#[derive(Clone, Copy, Debug)]
+struct TtyLayout {
+    signal_tty: u64,
+    index: u64,
+    driver: u64,
+    major: u64,
+    minor_start: u64,
+    name: Option<u64>,
+}
+
+/// Where `mm_struct.rss_stat` keeps the file, anon and shmem counters.
+#[derive(Clone, Copy, Debug)]
+struct RssLayout {
+    /// Offsets of the three counters from the `mm_struct`.
+    counters: [u64; 3],
+}
+
+impl TtyLayout {
+    fn resolve<K: Kernel + ?Sized>(k: &K) -> Option<TtyLayout> {
+        Some(TtyLayout {
+            signal_tty: k.offset_of("signal_struct.tty")?,
+            index: k.offset_of("tty_struct.index")?,
+            driver: k.offset_of("tty_struct.driver")?,
+            major: k.offset_of("tty_driver.major")?,
+            minor_start: k.offset_of("tty_driver.minor_start")?,
+            name: k.offset_of("tty_struct.name"),
+        })
+    }
+}
+
+impl RssLayout {
+    /// `mm->rss_stat` is an `atomic_long_t` array before 6.2 and an array
+    /// of `percpu_counter`s since, whose global `count` is read (cheap,
+    /// and what the kernel itself reports as an approximation).
+    fn resolve<K: Kernel + ?Sized>(k: &K) -> Option<RssLayout> {
+        let base = k.offset_of("mm_struct.rss_stat")?;
+        let total = k.size_of("mm_struct.rss_stat")?;
+        let n = k
+            .enum_value("NR_MM_COUNTERS")
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(4)
+            .max(1);
+        let (stride, count_off) = if total == 8 * n {
+            (8, 0)
+        } else {
+            (total / n, k.offset_of("percpu_counter.count")?)
+        };
+        let mut counters = [0u64; 3];
+        for (c, name) in counters
+            .iter_mut()
+            .zip(["MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"])
+        {
+            let i = k.enum_value(name).and_then(|v| u64::try_from(v).ok())?;
+            *c = base + i * stride + count_off;
+        }
+        Some(RssLayout { counters })
+    }
 }
 
 fn need<K: Kernel + ?Sized>(k: &K, path: &'static str) -> Result<u64> {
@@ -115,6 +178,9 @@ impl Layout {
             mm_arg_end: need(k, "mm_struct.arg_end")?,
             mm_env_start: need(k, "mm_struct.env_start")?,
             mm_env_end: need(k, "mm_struct.env_end")?,
+            start_time: k.offset_of("task_struct.start_time"),
+            tty: TtyLayout::resolve(k),
+            rss: RssLayout::resolve(k),
         })
     }
 }
@@ -348,10 +414,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             self.u32_at(parent + l.tgid)?
         };
         let (tty_nr, tty) = self.tty(signal).unwrap_or((0, None));
-        let start_time_ns = match self.k.offset_of("task_struct.start_time") {
-            Some(o) => self.ptr(t + o).ok(),
-            None => None,
-        };
+        let start_time_ns = self.l.start_time.and_then(|o| self.ptr(t + o).ok());
         let rss_pages = self.rss(t).ok().flatten();
         Ok(Process {
             pid: self.u32_at(t + l.tgid)?,
@@ -376,19 +439,19 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
     /// `tty_nr` /proc prints (`new_encode_dev(MKDEV(major, minor_start +
     /// index))`) and the tty's name.
     fn tty(&self, signal: u64) -> Result<(u32, Option<String>)> {
-        let k = self.k;
-        let tty = self.ptr(signal + need(k, "signal_struct.tty")?)?;
+        let Some(l) = self.l.tty else {
+            return Ok((0, None));
+        };
+        let tty = self.ptr(signal + l.signal_tty)?;
         if tty == 0 {
             return Ok((0, None));
         }
-        let index = self.u32_at(tty + need(k, "tty_struct.index")?)?;
-        let driver = self.ptr(tty + need(k, "tty_struct.driver")?)?;
-        let major = self.u32_at(driver + need(k, "tty_driver.major")?)?;
-        let minor = self
-            .u32_at(driver + need(k, "tty_driver.minor_start")?)?
-            .wrapping_add(index);
+        let index = self.u32_at(tty + l.index)?;
+        let driver = self.ptr(tty + l.driver)?;
+        let major = self.u32_at(driver + l.major)?;
+        let minor = self.u32_at(driver + l.minor_start)?.wrapping_add(index);
         let nr = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12);
-        let name = match k.offset_of("tty_struct.name") {
+        let name = match l.name {
             Some(o) => {
                 let mut b = [0u8; 64];
                 self.mem().read_virt_exact(VirtAddr(tty + o), &mut b)?;
@@ -400,38 +463,17 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         Ok((nr, name))
     }
 
-    /// Resident pages of the process at `t` (`get_mm_rss`: file + anon +
-    /// shmem counters of `mm->rss_stat`, an `atomic_long_t` array before
-    /// 6.2 and an array of `percpu_counter`s since, whose global `count`
-    /// is read: cheap, and what the kernel itself reports as an
-    /// approximation).
+    /// Resident pages of the process at `t` (`get_mm_rss`: the file, anon
+    /// and shmem counters of `mm->rss_stat`, see [`RssLayout`]).
     fn rss(&self, t: u64) -> Result<Option<u64>> {
-        let k = self.k;
+        let Some(l) = self.l.rss else { return Ok(None) };
         let mm = self.ptr(t + self.l.mm)?;
         if mm == 0 {
             return Ok(None);
         }
-        let base = mm + need(k, "mm_struct.rss_stat")?;
-        let total = k
-            .size_of("mm_struct.rss_stat")
-            .ok_or(Error::Unsupported("mm_struct.rss_stat size"))?;
-        let n = k
-            .enum_value("NR_MM_COUNTERS")
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(4)
-            .max(1);
-        let (stride, count_off) = if total == 8 * n {
-            (8, 0) // mm_rss_stat { atomic_long_t count[] }, maybe wrapped in a struct
-        } else {
-            (total / n, need(k, "percpu_counter.count")?)
-        };
         let mut pages = 0i64;
-        for name in ["MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"] {
-            let i = k
-                .enum_value(name)
-                .and_then(|v| u64::try_from(v).ok())
-                .ok_or(Error::Unsupported(name))?;
-            pages += self.ptr(base + i * stride + count_off)? as i64;
+        for c in l.counters {
+            pages += self.ptr(mm + c)? as i64;
         }
         Ok(u64::try_from(pages).ok())
     }
