@@ -463,10 +463,11 @@ impl Btf {
         // Pass 2: references, names, kind-specific checks; the name index.
         let count = btf.offsets.len() as u32;
         btf.next_same = vec![0; btf.offsets.len() + 1];
+        btf.by_name.reserve(btf.offsets.len(), |_| 0);
         for id in 1..=count {
             let r = btf.rec(TypeId(id))?;
             btf.validate(&r, count)?;
-            if r.name_off != 0 && !btf.str_at(r.name_off)?.is_empty() {
+            if r.name_off != 0 && !bytes_in(&btf.data, btf.strs, r.name_off as usize)?.is_empty() {
                 btf.index_name(r.name_off, id);
             }
         }
@@ -485,12 +486,12 @@ impl Btf {
             strs,
             ..
         } = self;
-        let name_of = |id: u32| -> &str {
+        let name_of = |id: u32| -> &[u8] {
             let at = offsets.get(id as usize - 1).copied().unwrap_or(0) as usize;
             let off = rd32(data, at, *e).unwrap_or(0) as usize;
-            str_in(data, *strs, off).unwrap_or_default()
+            bytes_in(data, *strs, off).unwrap_or_default()
         };
-        let name = str_in(data, *strs, name_off as usize).unwrap_or_default();
+        let name = bytes_in(data, *strs, name_off as usize).unwrap_or_default();
         let h = hasher.hash_one(name);
         match by_name.find_mut(h, |&(first, _)| name_of(first) == name) {
             Some(entry) => {
@@ -535,7 +536,7 @@ impl Btf {
                 ))
             }
         };
-        let name_ok = |off: u32| self.str_at(off).map(|_| ());
+        let name_ok = |off: u32| bytes_in(&self.data, self.strs, off as usize).map(|_| ());
         if r.kind.has_ref() {
             ref_ok(r.size_or_type)?;
         }
@@ -668,7 +669,7 @@ impl Btf {
 
     /// Ids of every type called `name`, in id order.
     pub fn find(&self, name: &str) -> impl Iterator<Item = TypeId> + '_ {
-        let h = self.hasher.hash_one(name);
+        let h = self.hasher.hash_one(name.as_bytes());
         let first = self
             .by_name
             .find(h, |&(f, _)| {
@@ -1164,10 +1165,22 @@ fn candidates(buf: &[u8], limit: usize) -> impl Iterator<Item = (usize, usize)> 
 pub const MAX_SEARCH_BLOB: u64 = 64 << 20;
 
 fn str_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&str> {
+    core::str::from_utf8(bytes_in(data, strs, off)?)
+        .map_err(|_| Error::Malformed("BTF: string offset inside a character"))
+}
+
+/// The bytes of the string at `off` (up to its NUL), without the UTF-8
+/// check: the hot paths (validation, the name index) compare and hash
+/// bytes; the section as a whole was checked to be UTF-8 at parse time.
+fn bytes_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&[u8]> {
     let bad = Error::Malformed("BTF: string offset outside the string section");
     let s = data.get(strs.0..strs.1).ok_or(bad)?;
     let rest = s.get(off..).filter(|r| !r.is_empty()).ok_or(bad)?;
+    // In UTF-8 text a string starting on a non-continuation byte and ending
+    // at a NUL is itself UTF-8: one byte decides what from_utf8 would.
+    if rest[0] & 0xc0 == 0x80 {
+        return Err(Error::Malformed("BTF: string offset inside a character"));
+    }
     let len = rest.iter().position(|&b| b == 0).ok_or(bad)?;
-    core::str::from_utf8(rest.get(..len).ok_or(bad)?)
-        .map_err(|_| Error::Malformed("BTF: string offset inside a character"))
+    rest.get(..len).ok_or(bad)
 }
