@@ -4,8 +4,9 @@ comparison table.
 
     libkdumpfile_read.py [--lab DIR] [--json OUT] [--clock cpu|wall]
                                                        measure libkdumpfile
-    libkdumpfile_read.py --compare CRITERION_DIR [--json IN]
-                                                       measure (or load IN)
+    libkdumpfile_read.py --compare CRITERION_DIR [--load IN | options above]
+                                                       measure (or load the
+                                                       results saved in IN)
                                                        and print the tables
                                                        with criterion's numbers
 
@@ -269,7 +270,13 @@ def compare(cdir, results):
 
 def main(argv):
     global clock
-    args = {"--lab": None, "--json": None, "--compare": None, "--clock": "wall"}
+    args = {
+        "--lab": None,
+        "--json": None,
+        "--load": None,
+        "--compare": None,
+        "--clock": "wall",
+    }
     it = iter(argv)
     for a in it:
         if a not in args:
@@ -282,8 +289,8 @@ def main(argv):
     lab = args["--lab"] or os.environ.get("KVM_LAB_DIR") or os.path.expanduser(
         "~/.cache/kvm-lab"
     )
-    if args["--compare"] and args["--json"] and os.path.isfile(args["--json"]):
-        with open(args["--json"]) as f:
+    if args["--load"]:
+        with open(args["--load"]) as f:
             results = json.load(f)
     else:
         files = lab_files(lab)

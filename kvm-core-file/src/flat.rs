@@ -21,6 +21,9 @@ pub const FLAT_HEADER_SIZE: u64 = 4096;
 const RECORD_HEADER: u64 = 16;
 /// Bytes read at a time while scanning record headers.
 const SCAN_CHUNK: usize = 1 << 20;
+/// After a record at least this long, only the next record header is
+/// read (one small read beats copying a chunk of data to find it).
+const BIG_RECORD: u64 = 8 << 10;
 
 /// A flattened kdump stream seen as the logical (rebuilt) file.
 #[derive(Debug)]
@@ -71,11 +74,17 @@ impl<R: ReadAt> FlatReader<R> {
         let mut records = 0u64;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_at = 0u64;
+        let mut last_len = 0u64;
         loop {
             if pos == total {
                 break; // end of the stream without an end marker
             }
-            let rh = record_header(&stream, pos, total, &mut buf, &mut buf_at)?;
+            let chunk = if last_len >= BIG_RECORD {
+                RECORD_HEADER as usize
+            } else {
+                SCAN_CHUNK
+            };
+            let rh = record_header(&stream, pos, total, chunk, &mut buf, &mut buf_at)?;
             let (off, len) = (rh[0], rh[1]);
             if off == u64::MAX {
                 break; // end marker (offset -1)
@@ -100,6 +109,7 @@ impl<R: ReadAt> FlatReader<R> {
             insert(&mut map, off, end, data);
             size = size.max(end);
             records += 1;
+            last_len = len;
             pos = next;
         }
         let map = map
@@ -141,11 +151,13 @@ impl<R: ReadAt> FlatReader<R> {
     }
 }
 
-/// Reads the 16-byte record header at `pos` through a read-ahead buffer.
+/// Reads the 16-byte record header at `pos` through a read-ahead buffer
+/// refilled `chunk` bytes at a time.
 fn record_header<R: ReadAt>(
     stream: &R,
     pos: u64,
     total: u64,
+    chunk: usize,
     buf: &mut Vec<u8>,
     buf_at: &mut u64,
 ) -> Result<[u64; 2]> {
@@ -155,7 +167,7 @@ fn record_header<R: ReadAt>(
     }
     let in_buf = pos >= *buf_at && pos - *buf_at + RECORD_HEADER <= buf.len() as u64;
     if !in_buf {
-        let want = (total - pos).min(SCAN_CHUNK as u64) as usize;
+        let want = (total - pos).min(chunk as u64) as usize;
         buf.resize(want, 0);
         let n = stream.read_at(pos, buf)?;
         buf.truncate(n);

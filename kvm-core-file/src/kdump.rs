@@ -12,7 +12,8 @@
 //! go through a read-ahead window that doubles up to 6 KiB of descriptors
 //! or 128 KiB of data: a sequential scan costs about one `pread` per
 //! window instead of two per page, while random reads stay one 24-byte and
-//! one stored-size read (measurements: `benches/README.md`).
+//! one stored-size read. Pages read whole by such a scan are not cached
+//! (measurements: `benches/README.md`).
 //!
 //! Page states:
 //! - 1st bitmap clear: a hole → [`Error::NotInMemory`];
@@ -1154,8 +1155,15 @@ impl<R: ReadAt> KdumpDump<R> {
             let o = off as usize;
             out.copy_from_slice(page.get(o..o + out.len()).unwrap_or_default());
         }
+        // A page read whole as part of a sequential scan (its bytes came
+        // through the read-ahead) is not cached: the scan does not come
+        // back to it, and caching it would cost a copy into a cold slot
+        // and evict pages that other reads come back to.
+        let scan = whole && lent.is_some();
         if let Some(s) = self.state().as_mut() {
-            s.cache.put(&d, if whole { out } else { &page });
+            if !scan {
+                s.cache.put(&d, if whole { out } else { &page });
+            }
             match lent {
                 Some((w, _)) => s.data.give_back(w),
                 None => s.scratch = scratch,
