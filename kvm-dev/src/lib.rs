@@ -6,6 +6,8 @@
 //! with writes where the system allows them. Never cached: live memory
 //! changes under the reader.
 //!
-//! Status: tracked in the processes issue (live mode); this crate exports
-//! nothing yet.
+//! Status: exports nothing yet. Today the `kvm` facade reads the live
+//! kernel's `/proc/kcore` with kvm-core-file's ELF reader (uncached);
+//! `/dev/mem`, `/dev/kmem`-style direct virtual reads and writes belong
+//! here and are still to do.
 #![forbid(unsafe_code)]
