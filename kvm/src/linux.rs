@@ -24,17 +24,16 @@ pub(crate) struct LinuxData {
     pub extra: Option<SymbolTable>,
     /// The kernel's BTF.
     pub btf: Btf,
-    /// `init_task`, once found (by symbol or search).
-    pub init_task: OnceLock<u64>,
-    /// The walker's layout and `init_task`, once resolved.
+    /// The walker's layout and `init_task` (by symbol or search), once
+    /// resolved.
     pub walker: OnceLock<(kvm_proc::linux::Layout, u64)>,
     /// Symbols of loaded modules, read on first use.
     pub modules: OnceLock<Vec<kvm_proc::ModuleSymbol>>,
 }
 
 impl LinuxData {
-    /// Decodes kallsyms (tables from VMCOREINFO) and loads BTF (from
-    /// `__start_BTF`..`__stop_BTF`, else by a checked search after `_etext`).
+    /// Decodes kallsyms (tables from VMCOREINFO; the `-N` file's symbols
+    /// for kernels before 6.0) and loads BTF (see [`load_btf`]).
     pub fn load(kvm: &Kvm, extra: Option<SymbolTable>) -> Result<LinuxData> {
         let info = kvm.dump().info();
         let vi = info
@@ -74,7 +73,6 @@ impl LinuxData {
             syms,
             extra,
             btf,
-            init_task: OnceLock::new(),
             walker: OnceLock::new(),
             modules: OnceLock::new(),
         })
@@ -163,7 +161,7 @@ impl kvm_proc::Kernel for KernelView<'_> {
     }
     fn symbol(&self, name: &str) -> Option<u64> {
         if name == "init_task" {
-            if let Some(&a) = self.data.init_task.get() {
+            if let Some(&(_, a)) = self.data.walker.get() {
                 return Some(a);
             }
         }

@@ -312,7 +312,6 @@ impl Kvm {
             Some(&(layout, init_task)) => Linux::from_parts(&view, layout, init_task),
             None => {
                 let linux = Linux::new(&view).map_err(|e| self.fail(e))?;
-                let _ = data.init_task.set(linux.init_task());
                 let _ = data.walker.set(linux.parts());
                 linux
             }
