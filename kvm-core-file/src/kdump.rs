@@ -967,7 +967,7 @@ impl<R: ReadAt> KdumpDump<R> {
     }
 
     /// [`Self::page_desc`], reading through `ahead` when given.
-    fn page_desc_via(&self, index: u64, ahead: Option<&mut ReadAhead>) -> Result<Option<PageDesc>> {
+    fn page_desc_via(&self, index: u64, ahead: Option<&mut Streams>) -> Result<Option<PageDesc>> {
         if index >= self.descs {
             return Ok(None);
         }
@@ -977,7 +977,10 @@ impl<R: ReadAt> KdumpDump<R> {
             .ok_or(Error::Malformed("kdump page descriptor offset overflows"))?;
         let mut b = [0u8; 24];
         let n = match ahead {
-            Some(a) => a.read_at(&self.file, off, &mut b, DESC_WINDOW)?,
+            Some(a) => {
+                let i = a.pick(off);
+                a.slots[i].read_at(&self.file, off, &mut b, DESC_WINDOW)?
+            }
             None => self.file.read_at(off, &mut b)?,
         };
         if n < b.len() {
@@ -1065,7 +1068,10 @@ impl<R: ReadAt> KdumpDump<R> {
     /// Reads a raw page's bytes, through the data read-ahead when given.
     fn read_data(&self, st: Option<&mut ReadState>, off: u64, buf: &mut [u8]) -> Result<()> {
         let n = match st {
-            Some(s) => s.data.read_at(&self.file, off, buf, DATA_WINDOW)?,
+            Some(s) => {
+                let i = s.data.pick(off);
+                s.data.slots[i].read_at(&self.file, off, buf, DATA_WINDOW)?
+            }
             None => self.file.read_at(off, buf)?,
         };
         if n < buf.len() {
@@ -1127,15 +1133,16 @@ impl<R: ReadAt> KdumpDump<R> {
         let mut lent = None;
         let mut scratch = Vec::new();
         if let Some(s) = st.as_deref_mut() {
-            match s.data.locate(&self.file, d.offset, size, DATA_WINDOW)? {
-                Some(i) => lent = Some((s.data.lend(), i)),
+            let slot = s.data.pick(d.offset);
+            match s.data.slots[slot].locate(&self.file, d.offset, size, DATA_WINDOW)? {
+                Some(i) => lent = Some((s.data.slots[slot].lend(), i, slot)),
                 None => scratch = core::mem::take(&mut s.scratch),
             }
         }
         #[allow(clippy::drop_non_drop)] // a lock guard with std
         drop(st);
         let src = match &lent {
-            Some((w, i)) => w.buf.get(*i..*i + size).unwrap_or_default(),
+            Some((w, i, _)) => w.buf.get(*i..*i + size).unwrap_or_default(),
             None => {
                 scratch.clear();
                 scratch.resize(size, 0);
@@ -1165,7 +1172,7 @@ impl<R: ReadAt> KdumpDump<R> {
                 s.cache.put(&d, if whole { out } else { &page });
             }
             match lent {
-                Some((w, _)) => s.data.give_back(w),
+                Some((w, _, slot)) => s.data.slots[slot].give_back(w),
                 None => s.scratch = scratch,
             }
         }
@@ -1179,9 +1186,41 @@ impl<R: ReadAt> KdumpDump<R> {
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
 struct ReadState {
     cache: PageCache,
-    descs: ReadAhead,
-    data: ReadAhead,
+    descs: Streams,
+    data: Streams,
     scratch: Vec<u8>,
+}
+
+/// Read-ahead for up to [`STREAMS`] interleaved sequential readers (two
+/// threads scanning different tables, say): each read goes to the slot
+/// whose stream it continues, else replaces the least recently used one.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+struct Streams {
+    slots: [ReadAhead; STREAMS],
+    used: [u64; STREAMS],
+    tick: u64,
+}
+
+/// Sequential streams followed at once.
+const STREAMS: usize = 2;
+
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+impl Streams {
+    /// The slot that serves a read at `off`.
+    fn pick(&mut self, off: u64) -> usize {
+        self.tick += 1;
+        let continues = |s: &ReadAhead| {
+            s.last_end == off || (off >= s.start && off - s.start < s.filled as u64)
+        };
+        let i = self
+            .slots
+            .iter()
+            .position(continues)
+            .unwrap_or_else(|| (0..STREAMS).min_by_key(|&i| self.used[i]).unwrap_or(0));
+        self.used[i] = self.tick;
+        i
+    }
 }
 
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
@@ -1189,8 +1228,8 @@ impl ReadState {
     fn new(block_size: u64) -> Self {
         ReadState {
             cache: PageCache::new(block_size),
-            descs: ReadAhead::default(),
-            data: ReadAhead::default(),
+            descs: Streams::default(),
+            data: Streams::default(),
             scratch: Vec::new(),
         }
     }
