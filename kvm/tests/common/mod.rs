@@ -81,7 +81,10 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
             }
         }
     }
-    if kthreads_differing.len() > 2 {
+    // Workqueue workers come and go within seconds; a handful changing
+    // between the capture and the stop is normal, dozens would mean the
+    // walk is wrong.
+    if kthreads_differing.len() > 8 {
         mismatches.push(format!(
             "too many kernel threads differ: {kthreads_differing:?}"
         ));
