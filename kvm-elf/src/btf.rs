@@ -1123,7 +1123,18 @@ pub fn search_first(
             if size > MAX_SEARCH_BLOB || blob_at.checked_add(size).is_none_or(|e| e > end) {
                 continue;
             }
-            let blob = crate::kallsyms::read_range(mem, kvm_core::VirtAddr(blob_at), size)?;
+            // The window already holds the blob's start: read only the rest.
+            let have = buf.get(here..).unwrap_or_default();
+            let mut blob = have.get(..size as usize).unwrap_or(have).to_vec();
+            let got = blob.len() as u64;
+            if got < size {
+                let rest = crate::kallsyms::read_range(
+                    mem,
+                    kvm_core::VirtAddr(blob_at + got),
+                    size - got,
+                )?;
+                blob.extend_from_slice(&rest);
+            }
             if let Ok(btf) = Btf::from_vec(blob) {
                 if accept(&btf) {
                     return Ok((kvm_core::VirtAddr(blob_at), btf));
