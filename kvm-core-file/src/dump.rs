@@ -31,6 +31,16 @@ impl Arch {
         }
     }
 
+    /// The ELF `e_machine` value (the inverse of [`Arch::from_elf_machine`]).
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+            Arch::I386 => 3,
+            Arch::Other(m) => m,
+        }
+    }
+
     /// From a `utsname.machine` string ("x86_64", "aarch64", "i686", …).
     pub fn from_uname(m: &str) -> Option<Arch> {
         match m {

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use kvm::Kvm;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -336,17 +336,18 @@ fn nlist(kd: &Kvm, names: &[String], json: bool) -> Result<(), Box<dyn std::erro
 fn types(kd: &Kvm, paths: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut m = serde_json::Map::new();
     for p in paths {
-        let v = match kd.type_info(p)? {
-            Some((off, size)) => serde_json::json!({"offset": off, "size": size}),
-            None => serde_json::Value::Null,
-        };
+        let found = kd.type_info(p)?;
         if !json {
-            match kd.type_info(p)? {
+            match found {
                 Some((Some(o), s)) => println!("{p}: offset {o} size {s}"),
                 Some((None, s)) => println!("{p}: size {s}"),
                 None => println!("{p}: not found"),
             }
         }
+        let v = match found {
+            Some((off, size)) => serde_json::json!({"offset": off, "size": size}),
+            None => serde_json::Value::Null,
+        };
         m.insert(p.clone(), v);
     }
     if json {
@@ -485,6 +486,18 @@ fn run_ps_for_recording(kd: &Kvm) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A progress bar on stderr for writing `output` (hidden when stderr is
+/// not a terminal); `counts` is the indicatif template of its counters.
+fn progress_bar(output: &Path, counts: &str) -> indicatif::ProgressBar {
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{msg}} [{{bar:40}}] {counts} ({{eta}})"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::new(0).with_style(style);
+    bar.set_message(format!("writing {}", output.display()));
+    bar
+}
+
 fn convert(
     kd: &Kvm,
     to: &str,
@@ -522,18 +535,10 @@ fn convert(
         }
     }
     ranges.sort_by_key(|r| r.start);
-    let mut notes = Vec::new();
-    if let Some(v) = &info.vmcoreinfo {
-        let text: String = v.entries().map(|(k, v)| format!("{k}={v}\n")).collect();
-        kvm_core_file::write::push_note(&mut notes, info.endian, b"VMCOREINFO", 0, text.as_bytes());
-    }
-    let machine = match info.arch {
-        Some(kvm_core_file::Arch::X86_64) => 62,
-        Some(kvm_core_file::Arch::Aarch64) => 183,
-        Some(kvm_core_file::Arch::I386) => 3,
-        Some(kvm_core_file::Arch::Other(m)) => m,
-        _ => 0,
-    };
+    // The same notes the kdump writer stores: CPU states and VMCOREINFO.
+    let notes = kvm_core_file::write::kdump::notes_for(info, info.endian);
+    // EM_NONE when the source does not say.
+    let machine = info.arch.map_or(0, kvm_core_file::Arch::elf_machine);
     match to {
         "elf" => {
             let f =
@@ -545,13 +550,8 @@ fn convert(
                 machine,
             };
             let total: u64 = ranges.iter().map(|r| r.len).sum();
-            let bar = indicatif::ProgressBar::new(total).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(format!("writing {}", output.display()));
+            let bar = progress_bar(output, "{bytes}/{total_bytes}");
+            bar.set_length(total);
             let r = elf::write_elf(&mut sink, opts, dump, &ranges, &notes, &mut |done| {
                 bar.set_position(done)
             });
@@ -571,14 +571,7 @@ fn convert(
                 other => return Err(format!("unknown output format {other}").into()),
             };
             let mut opts = kw::KdumpOptions::new(compression);
-            // A progress bar on stderr (hidden when stderr is not a terminal).
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} pages ({eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(format!("writing {}", output.display()));
+            let bar = progress_bar(output, "{pos}/{len} pages");
             let b = bar.clone();
             opts.progress = Some(Box::new(move |done, total| {
                 b.set_length(total);
