@@ -480,7 +480,7 @@ fn apt_get(args: &[&str]) -> Result<(), String> {
     super::run(c)
 }
 
-fn apt_install(pkgs: &[&str]) -> Result<(), String> {
+pub(crate) fn apt_install(pkgs: &[&str]) -> Result<(), String> {
     let mut args = vec!["install", "-y", "--no-install-recommends"];
     args.extend_from_slice(pkgs);
     if apt_get(&args).is_ok() {

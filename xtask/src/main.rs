@@ -343,24 +343,7 @@ fn libkdumpfile() -> Result<(), String> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        let install = || {
-            let mut c = Command::new("apt-get");
-            c.args([
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "python3-libkdumpfile",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive");
-            run(c)
-        };
-        if install().is_err() {
-            // A fresh machine's package lists may be missing or stale.
-            let mut c = Command::new("apt-get");
-            c.arg("update");
-            run(c)?;
-            install()?;
-        }
+        fixtures::apt_install(&["python3-libkdumpfile"])?;
     }
     let mut c = cargo();
     c.args(["build", "--release", "-p", "kvm"]);
