@@ -62,6 +62,18 @@ impl Translate for KernelTlb {
     }
 }
 
+/// The kernel's paging as found from the dump's facts.
+struct Paging {
+    /// The translator (cached for dumps).
+    tlb: KernelTlb,
+    /// Where the root came from (for `kvm info`).
+    source: &'static str,
+    /// The root table.
+    root: PhysAddr,
+    /// The configuration, to build process address spaces.
+    arch: ArchPaging,
+}
+
 /// Translations cached per open dump.
 const TLB: usize = 1024;
 
@@ -70,10 +82,7 @@ pub struct Kvm {
     path: PathBuf,
     dump: Box<dyn Dump>,
     /// Kernel paging, when the dump says where the kernel's tables are.
-    paging: Result<KernelTlb, kvm_core::Error>,
-    paging_source: &'static str,
-    root: Option<PhysAddr>,
-    arch_paging: Option<ArchPaging>,
+    paging: Result<Paging, kvm_core::Error>,
     /// Symbols and types of the kernel, loaded on first use.
     linux: OnceLock<Result<LinuxData, kvm_core::Error>>,
     /// Symbols of the kernel file (`-N`), until `linux` is loaded.
@@ -101,7 +110,8 @@ pub enum ProcOp {
     Pgrp(u32),
     /// The members of this session.
     Session(u32),
-    /// Processes of this (effective) user id.
+    /// Processes of this user id. The walkers read the real uid only
+    /// (`cred.uid`), so this selects like [`ProcOp::Ruid`].
     Uid(u32),
     /// Processes of this real user id.
     Ruid(u32),
@@ -187,31 +197,21 @@ impl Kvm {
         }
         .map_err(|e| Error::core(Some(path.clone()), e))?;
         let dump = wrap(dump);
-        let (paging, paging_source, root) = match kernel_paging(dump.info()) {
-            Ok(KernelPaging {
-                paging,
-                root,
-                source,
-                arch,
-            }) => {
-                // Live memory changes under the reader: never cache its translations.
-                let tlb = if live {
-                    KernelTlb::Live(paging)
-                } else {
-                    KernelTlb::Cached(Box::new(CachedTranslate::new(paging)))
-                };
-                (Ok(tlb), source, Some((root, arch)))
-            }
-            Err(e) => (Err(e), "", None),
-        };
-        let (root, arch_paging) = (root.map(|r| r.0), root.map(|r| r.1));
+        let paging = kernel_paging(dump.info()).map(|k: KernelPaging| Paging {
+            // Live memory changes under the reader: never cache its translations.
+            tlb: if live {
+                KernelTlb::Live(k.paging)
+            } else {
+                KernelTlb::Cached(Box::new(CachedTranslate::new(k.paging)))
+            },
+            source: k.source,
+            root: k.root,
+            arch: k.arch,
+        });
         Ok(Kvm {
             path,
             dump,
             paging,
-            paging_source,
-            root,
-            arch_paging,
             linux: OnceLock::new(),
             kernel_file: Mutex::new(None),
             last_error: Mutex::new(String::new()),
@@ -284,14 +284,15 @@ impl Kvm {
 
     /// Translates a kernel virtual address.
     pub fn translate(&self, addr: u64) -> Result<Translation, Error> {
-        let t = self.paging.as_ref().map_err(|e| self.fail(*e))?;
-        t.translate(&*self.dump, VirtAddr(addr))
+        let p = self.paging.as_ref().map_err(|e| self.fail(*e))?;
+        p.tlb
+            .translate(&*self.dump, VirtAddr(addr))
             .map_err(|e| self.fail(e))
     }
 
     /// The kernel's paging configuration (to build process address spaces).
     pub(crate) fn arch_paging(&self) -> Option<ArchPaging> {
-        self.arch_paging
+        self.paging.as_ref().ok().map(|p| p.arch)
     }
 
     fn linux_data(&self) -> Result<&LinuxData, Error> {
@@ -439,9 +440,9 @@ impl Kvm {
             release: i.kernel_release().map(str::to_owned),
             page_size: i.page_size,
             kaslr_offset: vi.and_then(|v| v.kernel_offset()),
-            root: self.root.map(|r| r.0),
+            root: self.paging.as_ref().ok().map(|p| p.root.0),
             paging: match &self.paging {
-                Ok(_) => self.paging_source.to_owned(),
+                Ok(p) => p.source.to_owned(),
                 Err(e) => format!("no kernel paging: {e}"),
             },
             ranges: (
@@ -457,6 +458,6 @@ impl Kvm {
 impl VirtRead for Kvm {
     fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
         let paging = self.paging.as_ref().map_err(|e| *e)?;
-        kvm_core::Translated::new(&*self.dump, paging).read_virt(va, buf)
+        kvm_core::Translated::new(&*self.dump, &paging.tlb).read_virt(va, buf)
     }
 }
