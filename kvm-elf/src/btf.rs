@@ -1172,7 +1172,8 @@ fn candidates(buf: &[u8], limit: usize) -> impl Iterator<Item = (usize, usize)> 
         })
 }
 
-/// Largest BTF blob [`search`] reads (vmlinux BTF is a few MiB).
+/// Largest BTF blob [`search_first`] reads, and the bound readers of a
+/// blob whose extent they know should use too (vmlinux BTF is a few MiB).
 pub const MAX_SEARCH_BLOB: u64 = 64 << 20;
 
 fn str_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&str> {

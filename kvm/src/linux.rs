@@ -7,8 +7,6 @@ use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables};
 use kvm_elf::{Btf, SymbolTable};
 use std::sync::OnceLock;
 
-/// Largest BTF blob read from memory.
-const MAX_BTF: u64 = 64 << 20;
 /// How far past `_etext` the BTF search looks (arm64 kernels without data
 /// symbols have no `__start_BTF`).
 const BTF_SEARCH: u64 = 96 << 20;
@@ -80,7 +78,7 @@ impl LinuxData {
 }
 
 fn read_btf(kvm: &Kvm, start: u64, len: u64) -> Result<Btf> {
-    if len == 0 || len > MAX_BTF {
+    if len == 0 || len > kvm_elf::btf::MAX_SEARCH_BLOB {
         return Err(Error::Malformed("BTF section size is implausible"));
     }
     let mut buf = vec![0u8; len as usize];
