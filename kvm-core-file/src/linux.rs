@@ -4,38 +4,26 @@
 
 use crate::dump::{Arch, DumpInfo};
 use crate::{Error, Result};
-use alloc::boxed::Box;
+use core::ops::ControlFlow;
 use kvm_core::arch::aarch64::{Aarch64, Granule, Half};
 use kvm_core::arch::x86_64::X86_64;
-use kvm_core::{PhysAddr, Translate};
+use kvm_core::{PageRun, PhysAddr, PhysRead, Translate, Translation, VirtAddr};
 
 /// `__START_KERNEL_map`: where the x86-64 kernel image mapping starts.
 pub const X86_64_START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 
-/// A translator for the kernel address space of a Linux dump, plus a note
-/// of where its root came from.
+/// The kernel address space of a Linux dump: its paging (a translator,
+/// see [`ArchPaging`]) and a note of where its root came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelPaging {
-    /// The translator.
-    pub paging: Box<dyn Translate + Send + Sync>,
-    /// The architecture's paging, to build process address spaces.
+    /// The kernel's paging; also builds process address spaces.
     pub arch: ArchPaging,
-    /// The root table's physical address.
-    pub root: PhysAddr,
     /// Where the root came from (for `kvm info`).
     pub source: &'static str,
 }
 
-impl core::fmt::Debug for KernelPaging {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KernelPaging")
-            .field("root", &self.root)
-            .field("source", &self.source)
-            .finish()
-    }
-}
-
-/// The kernel's paging configuration, concrete, so that a process's
-/// tables can be walked the same way.
+/// A paging configuration, concrete (the kernel's, or a process's made
+/// from it by [`ArchPaging::user`]), and a translator itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArchPaging {
     /// x86-64.
@@ -45,13 +33,41 @@ pub enum ArchPaging {
 }
 
 impl ArchPaging {
+    /// The kernel's top table.
+    pub fn root(&self) -> PhysAddr {
+        match self {
+            ArchPaging::X86_64(t) => t.root(),
+            ArchPaging::Aarch64(t) => t.root(),
+        }
+    }
+
     /// A translator for a process whose top table (`mm->pgd`) is at
     /// physical address `pgd`: the same paging mode (levels, masks,
     /// granule, VA size); on arm64 the user half (TTBR0).
-    pub fn user(&self, pgd: PhysAddr) -> Box<dyn Translate + Send + Sync> {
+    pub fn user(&self, pgd: PhysAddr) -> ArchPaging {
         match *self {
-            ArchPaging::X86_64(t) => Box::new(t.with_root(pgd)),
-            ArchPaging::Aarch64(t) => Box::new(t.with_half(Half::User, pgd)),
+            ArchPaging::X86_64(t) => ArchPaging::X86_64(t.with_root(pgd)),
+            ArchPaging::Aarch64(t) => ArchPaging::Aarch64(t.with_half(Half::User, pgd)),
+        }
+    }
+}
+
+impl Translate for ArchPaging {
+    #[inline]
+    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> Result<Translation> {
+        match self {
+            ArchPaging::X86_64(t) => t.translate(mem, va),
+            ArchPaging::Aarch64(t) => t.translate(mem, va),
+        }
+    }
+    fn walk(
+        &self,
+        mem: &dyn PhysRead,
+        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
+    ) -> Result<()> {
+        match self {
+            ArchPaging::X86_64(t) => t.walk(mem, f),
+            ArchPaging::Aarch64(t) => t.walk(mem, f),
         }
     }
 }
@@ -86,9 +102,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                     t = t.with_encryption_mask(mask);
                 }
                 return Ok(KernelPaging {
-                    root: t.root(),
                     arch: ArchPaging::X86_64(t),
-                    paging: Box::new(t),
                     source: "VMCOREINFO init_top_pgt and phys_base",
                 });
             }
@@ -97,9 +111,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                 let levels = if cr4 & (1 << 12) != 0 { 5 } else { 4 };
                 let t = X86_64::new(PhysAddr(cr3), levels)?;
                 return Ok(KernelPaging {
-                    root: t.root(),
                     arch: ArchPaging::X86_64(t),
-                    paging: Box::new(t),
                     source: "CR3 of QEMU's CPU note",
                 });
             }
@@ -133,9 +145,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
             let t = Aarch64::kernel(PhysAddr(pgd.wrapping_sub(voff)), granule, va_bits)?
                 .with_pa52(pa52);
             Ok(KernelPaging {
-                root: t.root(),
                 arch: ArchPaging::Aarch64(t),
-                paging: Box::new(t),
                 source: "VMCOREINFO swapper_pg_dir and kimage_voffset",
             })
         }

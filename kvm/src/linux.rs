@@ -155,7 +155,7 @@ impl kvm_proc::Kernel for KernelView<'_> {
             .kvm
             .arch_paging()
             .ok_or(Error::Unsupported("no kernel paging"))?;
-        Ok(a.user(pgd))
+        Ok(Box::new(a.user(pgd)))
     }
     fn symbol(&self, name: &str) -> Option<u64> {
         if name == "init_task" {

@@ -49,8 +49,8 @@ const LIVE_KCORE: &str = "/proc/kcore";
 
 /// The kernel's translator: cached for dumps, direct for live memory.
 enum KernelTlb {
-    Cached(Box<CachedTranslate<Box<dyn Translate + Send + Sync>, TLB>>),
-    Live(Box<dyn Translate + Send + Sync>),
+    Cached(Box<CachedTranslate<ArchPaging, TLB>>),
+    Live(ArchPaging),
 }
 
 impl Translate for KernelTlb {
@@ -66,12 +66,8 @@ impl Translate for KernelTlb {
 struct Paging {
     /// The translator (cached for dumps).
     tlb: KernelTlb,
-    /// Where the root came from (for `kvm info`).
-    source: &'static str,
-    /// The root table.
-    root: PhysAddr,
-    /// The configuration, to build process address spaces.
-    arch: ArchPaging,
+    /// The paging found, and where its root came from.
+    found: KernelPaging,
 }
 
 /// Translations cached per open dump.
@@ -200,13 +196,11 @@ impl Kvm {
         let paging = kernel_paging(dump.info()).map(|k: KernelPaging| Paging {
             // Live memory changes under the reader: never cache its translations.
             tlb: if live {
-                KernelTlb::Live(k.paging)
+                KernelTlb::Live(k.arch)
             } else {
-                KernelTlb::Cached(Box::new(CachedTranslate::new(k.paging)))
+                KernelTlb::Cached(Box::new(CachedTranslate::new(k.arch)))
             },
-            source: k.source,
-            root: k.root,
-            arch: k.arch,
+            found: k,
         });
         Ok(Kvm {
             path,
@@ -292,7 +286,7 @@ impl Kvm {
 
     /// The kernel's paging configuration (to build process address spaces).
     pub(crate) fn arch_paging(&self) -> Option<ArchPaging> {
-        self.paging.as_ref().ok().map(|p| p.arch)
+        self.paging.as_ref().ok().map(|p| p.found.arch)
     }
 
     fn linux_data(&self) -> Result<&LinuxData, Error> {
@@ -440,9 +434,9 @@ impl Kvm {
             release: i.kernel_release().map(str::to_owned),
             page_size: i.page_size,
             kaslr_offset: vi.and_then(|v| v.kernel_offset()),
-            root: self.paging.as_ref().ok().map(|p| p.root.0),
+            root: self.paging.as_ref().ok().map(|p| p.found.arch.root().0),
             paging: match &self.paging {
-                Ok(p) => p.source.to_owned(),
+                Ok(p) => p.found.source.to_owned(),
                 Err(e) => format!("no kernel paging: {e}"),
             },
             ranges: (

@@ -98,7 +98,7 @@ fn every_compression_plain_and_flattened_from_an_elf_core() {
             assert_eq!(saved, npages);
             let paging = kvm_core_file::linux::kernel_paging(info).unwrap();
             assert_eq!(
-                paging.root.0,
+                paging.arch.root().0,
                 0xffff_ffff_8a40_a000 - 0xffff_ffff_8000_0000 - 115_343_360
             );
         }
@@ -249,7 +249,10 @@ fn large_pages_arm64() {
             assert_eq!(d.info().page_size, Some(page));
             check_pages(&*d, &m, page, &|_| false);
             let p = kvm_core_file::linux::kernel_paging(d.info()).unwrap();
-            assert_eq!(p.root.0, 0xffff_8000_81a5_c000 - 0xffff_7fff_4000_0000);
+            assert_eq!(
+                p.arch.root().0,
+                0xffff_8000_81a5_c000 - 0xffff_7fff_4000_0000
+            );
         }
     }
 }
