@@ -2,9 +2,10 @@
 //! the library so that regressions replay as ordinary tests. Each must
 //! never panic, hang or allocate without bound, whatever the input.
 
-use crate::btf::{Btf, Kind, TypeId};
+use crate::btf::{Btf, Kind, LazyBtf, TypeId};
 use crate::kallsyms::{self, AddrEncoding, KallsymsOptions, KallsymsTables, NameLen};
 use crate::SymbolTable;
+use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
     Endian, PhysAddr, PhysRead, Prot, Result, SparseMem, Translate, Translated, Translation,
@@ -138,9 +139,14 @@ pub fn elf_symbols(data: &[u8]) {
 }
 
 /// BTF parsing and every accessor on every type, plus member-path, size
-/// and enum lookups by the names the blob contains.
+/// and enum lookups by the names the blob contains; then the same lookups
+/// through a [`LazyBtf`] reading the input as memory, which must answer as
+/// the parsed blob does whenever that parses.
 pub fn btf(data: &[u8]) {
-    let Ok(btf) = Btf::parse(data) else { return };
+    let Ok(btf) = Btf::parse(data) else {
+        lazy_btf(data, None, &["task_struct", "int", "long unsigned int"]);
+        return;
+    };
     let mut names: Vec<&str> = Vec::new();
     for t in btf.types().take(4096) {
         let id = t.id;
@@ -200,7 +206,7 @@ pub fn btf(data: &[u8]) {
         let _ = btf.enum_value(a, a);
         for b in names.iter().skip(i).take(16) {
             let _ = btf.member(a, b);
-            let mut path = alloc::string::String::from(*b);
+            let mut path = String::from(*b);
             path.push('.');
             path.push_str(b);
             let _ = btf.member(a, &path);
@@ -208,6 +214,64 @@ pub fn btf(data: &[u8]) {
             let _ = btf.member(a, &path);
         }
     }
+    lazy_btf(data, Some(&btf), &names);
+}
+
+/// Lookups through a [`LazyBtf`] over `data` laid out in memory, checked
+/// against `eager` (the same blob parsed whole) when it parsed.
+fn lazy_btf(data: &[u8], eager: Option<&Btf>, names: &[&str]) {
+    let mut mem = SparseMem::new();
+    if mem.write(PhysAddr(BASE), data).is_err() {
+        return;
+    }
+    let space = Translated::new(mem, Identity);
+    let lazy = LazyBtf::new(&space, VirtAddr(BASE), data.len() as u64);
+    let mut lazy = match (lazy, eager) {
+        (Ok(l), _) => l,
+        (Err(e), Some(_)) => panic!("a blob that parses whole fails lazily: {e:?}"),
+        (Err(_), None) => return,
+    };
+    let same = |what: &str, a: Option<String>, b: Option<String>| {
+        if let Some(b) = b.filter(|_| eager.is_some()) {
+            assert_eq!(a.as_ref(), Some(&b), "{what}");
+        }
+    };
+    let dbg = |r: &dyn core::fmt::Debug| alloc::format!("{r:?}");
+    if let Some(e) = eager {
+        assert_eq!(lazy.pointer_size(), e.pointer_size());
+    }
+    for (i, a) in names.iter().enumerate().take(16) {
+        let l = lazy.composite(&space, a).ok().map(|r| dbg(&r));
+        same(
+            a,
+            l,
+            eager.and_then(|e| e.composite(a).ok()).map(|r| dbg(&r)),
+        );
+        let l = lazy.size_of_name(&space, a).ok().map(|r| dbg(&r));
+        same(
+            a,
+            l,
+            eager.and_then(|e| e.size_of_name(a).ok()).map(|r| dbg(&r)),
+        );
+        let l = lazy.enumerator(&space, a).ok().map(|r| dbg(&r));
+        same(
+            a,
+            l,
+            eager.and_then(|e| e.enumerator(a).ok()).map(|r| dbg(&r)),
+        );
+        for b in names.iter().skip(i).take(8) {
+            let path = alloc::format!("{a}.{b}");
+            let l = lazy.member_path(&space, &path).ok().map(|r| dbg(&r));
+            same(
+                &path,
+                l,
+                eager
+                    .and_then(|e| e.member_path(&path).ok())
+                    .map(|r| dbg(&r)),
+            );
+        }
+    }
+    assert!(lazy.loaded() <= data.len());
 }
 
 #[cfg(test)]

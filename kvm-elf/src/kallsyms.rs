@@ -173,17 +173,27 @@ struct Window<'m> {
     buf: Vec<u8>,
     start: u64,
     len: usize,
+    size: usize,
 }
 
+/// Window for reading whole tables.
 const WINDOW: usize = 64 * 1024;
+/// Window for the random reads of [`NameIndex`] lookups (a 256-symbol
+/// block of names is about 3 KiB).
+const SMALL_WINDOW: usize = 4 * 1024;
 
 impl<'m> Window<'m> {
     fn new(mem: &'m dyn VirtRead) -> Self {
+        Self::sized(mem, WINDOW)
+    }
+
+    fn sized(mem: &'m dyn VirtRead, size: usize) -> Self {
         Window {
             mem,
             buf: Vec::new(),
             start: 0,
             len: 0,
+            size,
         }
     }
 
@@ -195,7 +205,7 @@ impl<'m> Window<'m> {
         let have_end = self.start + self.len as u64;
         if va < self.start || end > have_end {
             if self.buf.is_empty() {
-                self.buf = vec![0; WINDOW];
+                self.buf = vec![0; self.size.max(KSYM_NAME_LEN + 2)];
             }
             self.start = va;
             self.len = 0;
@@ -238,6 +248,7 @@ impl<'m> Window<'m> {
 }
 
 /// The 256 token strings.
+#[derive(Clone)]
 struct Tokens {
     table: Vec<u8>,
     spans: [(u32, u32); 256],
@@ -301,6 +312,61 @@ impl Names {
     }
 }
 
+/// The length of the name at `names + off` and the bytes of its length
+/// field; whether the length's top bit was set (the encodings disagree).
+fn name_len(w: &mut Window<'_>, names: u64, off: u64, mode: NameLen) -> Result<(usize, u64, bool)> {
+    let at = names.checked_add(off).ok_or(Error::Malformed(
+        "kallsyms: names wrap around the address space",
+    ))?;
+    let b0 = w.u8(at)?;
+    let (mut len, mut hdr) = (usize::from(b0), 1u64);
+    if b0 & 0x80 != 0 && mode == NameLen::TwoByte {
+        let b1 = w.u8(at + 1)?;
+        len = usize::from(b0 & 0x7f) | (usize::from(b1) << 7);
+        hdr = 2;
+    }
+    if len == 0 || len > KSYM_NAME_LEN {
+        return Err(Error::Malformed(
+            "kallsyms: symbol name length 0 or too long",
+        ));
+    }
+    Ok((len, hdr, b0 & 0x80 != 0))
+}
+
+/// Decodes the name at `names + off` into `out` (type letter first):
+/// returns the bytes it takes in the stream and whether its length was
+/// ambiguous (see [`name_len`]).
+fn read_name(
+    w: &mut Window<'_>,
+    names: u64,
+    off: u64,
+    mode: NameLen,
+    tokens: &Tokens,
+    codes: &mut [u8; KSYM_NAME_LEN],
+    out: &mut Vec<u8>,
+) -> Result<(u64, bool)> {
+    let (len, hdr, ambiguous) = name_len(w, names, off, mode)?;
+    let codes = codes
+        .get_mut(..len)
+        .ok_or(Error::Malformed("kallsyms: symbol name too long"))?;
+    w.read(names + off + hdr, codes)?;
+    out.clear();
+    for &c in codes.iter() {
+        let t = tokens.get(c);
+        if out.len() + t.len() > KSYM_NAME_LEN {
+            return Err(Error::Malformed(
+                "kallsyms: decoded name longer than 512 bytes",
+            ));
+        }
+        out.extend_from_slice(t);
+    }
+    match out.split_first() {
+        Some((kind, name)) if kind.is_ascii_graphic() && !name.is_empty() => {}
+        _ => return Err(Error::Malformed("kallsyms: bad symbol type or empty name")),
+    }
+    Ok((hdr + len as u64, ambiguous))
+}
+
 /// Decodes `n` names; checks `markers` (stream offsets of every 256th
 /// symbol) as it goes when given.
 fn decode_names(
@@ -319,7 +385,7 @@ fn decode_names(
     };
     let mut off = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(KSYM_NAME_LEN);
-    let mut codes = [0u8; 0x4000];
+    let mut codes = [0u8; KSYM_NAME_LEN];
     for i in 0..n {
         if i % 256 == 0 {
             if let Some(m) = markers {
@@ -330,52 +396,18 @@ fn decode_names(
                 }
             }
         }
-        let at = names.0.checked_add(off).ok_or(Error::Malformed(
-            "kallsyms: names wrap around the address space",
-        ))?;
-        let b0 = w.u8(at)?;
-        let mut len = usize::from(b0);
-        let mut hdr = 1u64;
-        if b0 & 0x80 != 0 {
-            out.ambiguous = true;
-            if mode == NameLen::TwoByte {
-                let b1 = w.u8(at + 1)?;
-                len = usize::from(b0 & 0x7f) | (usize::from(b1) << 7);
-                hdr = 2;
-            }
-        }
-        if len == 0 || len > KSYM_NAME_LEN {
-            return Err(Error::Malformed(
-                "kallsyms: symbol name length 0 or too long",
-            ));
-        }
-        let codes = codes
-            .get_mut(..len)
-            .ok_or(Error::Malformed("kallsyms: symbol name too long"))?;
-        w.read(at + hdr, codes)?;
-        buf.clear();
-        for &c in codes.iter() {
-            let t = tokens.get(c);
-            if buf.len() + t.len() > KSYM_NAME_LEN {
-                return Err(Error::Malformed(
-                    "kallsyms: decoded name longer than 512 bytes",
-                ));
-            }
-            buf.extend_from_slice(t);
-        }
+        let (used, ambiguous) = read_name(w, names.0, off, mode, tokens, &mut codes, &mut buf)?;
+        out.ambiguous |= ambiguous;
         let (&kind, name) = buf
             .split_first()
             .ok_or(Error::Malformed("kallsyms: empty symbol"))?;
-        if !kind.is_ascii_graphic() || name.is_empty() {
-            return Err(Error::Malformed("kallsyms: bad symbol type or empty name"));
-        }
         let name = core::str::from_utf8(name)
             .map_err(|_| Error::Malformed("kallsyms: symbol name is not UTF-8"))?;
         let o = u32::try_from(out.text.len())
             .map_err(|_| Error::Unsupported("kallsyms: names exceed 4 GiB"))?;
         out.text.push_str(name);
         out.recs.push((o, name.len() as u16, kind));
-        off += hdr + len as u64;
+        off += used;
     }
     if let Some(m) = markers {
         // Markers beyond the last symbol would mean a different count.
@@ -425,6 +457,72 @@ fn read_count(w: &mut Window<'_>, at: VirtAddr, o: &KallsymsOptions<'_>) -> Resu
     Ok(n as u32)
 }
 
+/// How to compute symbol `i`'s address for one encoding.
+#[derive(Clone, Copy, Debug)]
+struct AddrTable {
+    enc: AddrEncoding,
+    /// `kallsyms_addresses` or `kallsyms_offsets`.
+    table: u64,
+    /// Bytes per entry.
+    width: u64,
+    /// `kallsyms_relative_base`'s value (base-relative encodings).
+    rb: u64,
+}
+
+impl AddrTable {
+    fn new(
+        w: &mut Window<'_>,
+        t: &KallsymsTables,
+        enc: AddrEncoding,
+        o: &KallsymsOptions<'_>,
+    ) -> Result<Self> {
+        let missing = Error::Malformed("kallsyms: the address table for this encoding is missing");
+        let rb = match enc {
+            AddrEncoding::BaseRelative | AddrEncoding::AbsolutePercpu => {
+                let at = t.relative_base.ok_or(missing)?;
+                w.word(at.0, o.endian, o.ptr_size)?
+            }
+            _ => 0,
+        };
+        let (table, width) = match enc {
+            AddrEncoding::Absolute => (t.addresses.ok_or(missing)?, u64::from(o.ptr_size)),
+            _ => (t.offsets.ok_or(missing)?, 4),
+        };
+        Ok(AddrTable {
+            enc,
+            table: table.0,
+            width,
+            rb,
+        })
+    }
+
+    /// Symbol `i`'s address, and whether its entry was a negative offset.
+    fn addr(&self, w: &mut Window<'_>, i: u64, o: &KallsymsOptions<'_>) -> Result<(u64, bool)> {
+        let va = i
+            .checked_mul(self.width)
+            .and_then(|d| self.table.checked_add(d))
+            .ok_or(Error::Malformed("kallsyms: address table wraps"))?;
+        let (a, negative) = match self.enc {
+            AddrEncoding::Absolute => (w.word(va, o.endian, o.ptr_size)?, false),
+            enc => {
+                let raw = w.u32(va, o.endian)?;
+                let off = raw as i32;
+                let a = match enc {
+                    AddrEncoding::BaseRelative => self.rb.wrapping_add(u64::from(raw)),
+                    AddrEncoding::AbsolutePercpu if off >= 0 => off as u64,
+                    AddrEncoding::AbsolutePercpu => self
+                        .rb
+                        .wrapping_sub(1)
+                        .wrapping_add((-i64::from(off)) as u64),
+                    _ => va.wrapping_add(i64::from(off) as u64),
+                };
+                (a, off < 0)
+            }
+        };
+        Ok((if o.ptr_size == 4 { a & 0xffff_ffff } else { a }, negative))
+    }
+}
+
 /// Decodes addresses with one encoding.
 fn decode_addrs(
     w: &mut Window<'_>,
@@ -433,42 +531,12 @@ fn decode_addrs(
     enc: AddrEncoding,
     o: &KallsymsOptions<'_>,
 ) -> Result<Vec<u64>> {
-    let missing = Error::Malformed("kallsyms: the address table for this encoding is missing");
+    let table = AddrTable::new(w, t, enc, o)?;
     let mut out = Vec::new();
     let mut negative = false;
-    let rb = match enc {
-        AddrEncoding::BaseRelative | AddrEncoding::AbsolutePercpu => {
-            let at = t.relative_base.ok_or(missing)?;
-            w.word(at.0, o.endian, o.ptr_size)?
-        }
-        _ => 0,
-    };
-    let (table, width) = match enc {
-        AddrEncoding::Absolute => (t.addresses.ok_or(missing)?, u64::from(o.ptr_size)),
-        _ => (t.offsets.ok_or(missing)?, 4),
-    };
     for i in 0..u64::from(n) {
-        let va = i
-            .checked_mul(width)
-            .and_then(|d| table.0.checked_add(d))
-            .ok_or(Error::Malformed("kallsyms: address table wraps"))?;
-        let a = match enc {
-            AddrEncoding::Absolute => w.word(va, o.endian, o.ptr_size)?,
-            _ => {
-                let raw = w.u32(va, o.endian)?;
-                let off = raw as i32;
-                negative |= off < 0;
-                match enc {
-                    AddrEncoding::BaseRelative => rb.wrapping_add(u64::from(raw)),
-                    AddrEncoding::AbsolutePercpu if off >= 0 => off as u64,
-                    AddrEncoding::AbsolutePercpu => {
-                        rb.wrapping_sub(1).wrapping_add((-i64::from(off)) as u64)
-                    }
-                    _ => va.wrapping_add(i64::from(off) as u64),
-                }
-            }
-        };
-        let a = if o.ptr_size == 4 { a & 0xffff_ffff } else { a };
+        let (a, neg) = table.addr(w, i, o)?;
+        negative |= neg;
         out.push(a);
     }
     if enc == AddrEncoding::AbsolutePercpu && !negative {
@@ -591,6 +659,239 @@ pub fn decode(mem: &dyn VirtRead, t: &KallsymsTables, o: &KallsymsOptions<'_>) -
         });
     }
     Err(err)
+}
+
+/// By-name lookups in the kernel's kallsyms without decoding the whole
+/// table: a binary search of `kallsyms_seqs_of_names` (symbol indexes
+/// sorted by name, three big-endian bytes each), which is how the
+/// kernel's own `kallsyms_lookup_name` works since 6.2 (and in 6.1 stable
+/// kernels that took the backport, such as Debian's 6.1.0-56). A lookup
+/// decodes about log2(N) names (17 for 87 000 symbols), each found from
+/// its 256-symbol block's `kallsyms_markers` entry, instead of all N.
+///
+/// VMCOREINFO gives neither `kallsyms_markers` nor
+/// `kallsyms_seqs_of_names`; their place follows from the build script's
+/// layout (scripts/kallsyms.c: names, markers, seqs_of_names, token
+/// table, each aligned to the pointer size as the names are): the sequence table's 3 × N
+/// bytes end in the padding before `kallsyms_token_table`, the markers'
+/// 4 × ⌈N/256⌉ bytes just before it. Both are checked: the markers start
+/// at 0 and increase, the last block of names ends where the markers
+/// begin, every sequence entry read is below N, and every symbol the
+/// caller knows (VMCOREINFO `_stext`) must be found at its address, which
+/// also picks the address encoding.
+#[derive(Clone)]
+pub struct NameIndex {
+    n: u32,
+    names: u64,
+    markers: Vec<u32>,
+    seqs: u64,
+    tokens: Tokens,
+    addrs: AddrTable,
+    endian: Endian,
+    ptr_size: u8,
+}
+
+impl core::fmt::Debug for NameIndex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NameIndex")
+            .field("symbols", &self.n)
+            .field("seqs_of_names", &format_args!("{:#x}", self.seqs))
+            .field("encoding", &self.addrs.enc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NameIndex {
+    /// Finds and checks the tables (see the type's documentation). An
+    /// error means the kernel has no usable `kallsyms_seqs_of_names`
+    /// (before 6.2) or `o.known` is empty: [`decode`] the table instead.
+    pub fn new(mem: &dyn VirtRead, t: &KallsymsTables, o: &KallsymsOptions<'_>) -> Result<Self> {
+        let absent = Error::Unsupported(
+            "kallsyms: no kallsyms_seqs_of_names where the layout puts it (a kernel before 6.2?)",
+        );
+        if o.known.is_empty() {
+            return Err(Error::Unsupported(
+                "kallsyms: no known symbol to check a name index with",
+            ));
+        }
+        if o.ptr_size != 4 && o.ptr_size != 8 {
+            return Err(Error::Unsupported("kallsyms: pointer size must be 4 or 8"));
+        }
+        let mut w = Window::sized(mem, SMALL_WINDOW);
+        let n = read_count(&mut w, t.num_syms, o)?;
+        let align = u64::from(o.ptr_size);
+        let blocks = u64::from(n).div_ceil(256);
+        // Aligned as the tables are (the names are one of them).
+        let names = t.names.0;
+        let down = |x: u64| x.checked_sub(names).map(|d| names + d / align * align);
+        let seqs = t
+            .token_table
+            .0
+            .checked_sub(3 * u64::from(n))
+            .and_then(down)
+            .ok_or(absent)?;
+        let markers_at = seqs
+            .checked_sub(4 * blocks)
+            .and_then(down)
+            .filter(|&m| m > names)
+            .ok_or(absent)?;
+        if t.markers.is_some_and(|m| m.0 != markers_at) {
+            return Err(absent);
+        }
+        let mut markers = Vec::new();
+        for k in 0..blocks {
+            markers.push(w.u32(markers_at + 4 * k, o.endian)?);
+        }
+        let stream = markers_at - names;
+        let increasing = markers.windows(2).all(|p| p[0] < p[1]);
+        if markers.first() != Some(&0)
+            || !increasing
+            || markers.last().is_some_and(|&l| u64::from(l) >= stream)
+        {
+            return Err(absent);
+        }
+        let mut idx = NameIndex {
+            n,
+            names,
+            markers,
+            seqs,
+            tokens: Tokens::read(mem, t, o.endian)?,
+            addrs: AddrTable {
+                enc: AddrEncoding::Absolute,
+                table: 0,
+                width: 0,
+                rb: 0,
+            },
+            endian: o.endian,
+            ptr_size: o.ptr_size,
+        };
+        // The last block of names ends in the padding before the markers.
+        let last = (blocks - 1) as u32 * 256;
+        let mut end = u64::from(idx.markers[idx.markers.len() - 1]);
+        for _ in last..n {
+            let (len, hdr, _) = name_len(&mut w, idx.names, end, NameLen::TwoByte)?;
+            end += hdr + len as u64;
+        }
+        if end > stream || stream - end >= align {
+            return Err(absent);
+        }
+        let mut err = Error::Malformed("kallsyms: a known symbol is not at its address");
+        for enc in candidates(t, o)? {
+            idx.addrs = match AddrTable::new(&mut w, t, enc, o) {
+                Ok(a) => a,
+                Err(e) => {
+                    err = e;
+                    continue;
+                }
+            };
+            let mut found = true;
+            for &(name, addr) in o.known {
+                found &= idx.lookup(mem, name)?.map(|s| s.0 .0) == Some(addr);
+            }
+            if found {
+                return Ok(idx);
+            }
+        }
+        Err(err)
+    }
+
+    /// Number of symbols.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether the table is empty (never, for a table [`NameIndex::new`]
+    /// accepted).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The address encoding found.
+    pub fn encoding(&self) -> AddrEncoding {
+        self.addrs.enc
+    }
+
+    fn opts(&self) -> KallsymsOptions<'static> {
+        KallsymsOptions::new(self.endian, self.ptr_size)
+    }
+
+    /// Entry `i` of `kallsyms_seqs_of_names`: a symbol index.
+    fn seq(&self, w: &mut Window<'_>, i: u32) -> Result<u32> {
+        let mut b = [0u8; 3];
+        w.read(self.seqs + 3 * u64::from(i), &mut b)?;
+        let s = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        if s >= self.n {
+            return Err(Error::Malformed(
+                "kallsyms: kallsyms_seqs_of_names entry beyond the symbol count",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Decodes symbol `s`'s name (type letter first) into `out`.
+    fn name(
+        &self,
+        w: &mut Window<'_>,
+        s: u32,
+        codes: &mut [u8; KSYM_NAME_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let block = self.markers.get((s / 256) as usize).copied().unwrap_or(0);
+        let mut off = u64::from(block);
+        for _ in 0..s % 256 {
+            let (len, hdr, _) = name_len(w, self.names, off, NameLen::TwoByte)?;
+            off += hdr + len as u64;
+        }
+        read_name(
+            w,
+            self.names,
+            off,
+            NameLen::TwoByte,
+            &self.tokens,
+            codes,
+            out,
+        )?;
+        Ok(())
+    }
+
+    /// The address and type letter of the symbol called `name`: among
+    /// several of that name, the one [`SymbolTable::lookup`] prefers
+    /// (global before local, not absolute, then the first).
+    pub fn lookup(&self, mem: &dyn VirtRead, name: &str) -> Result<Option<(VirtAddr, u8)>> {
+        let mut w = Window::sized(mem, SMALL_WINDOW);
+        let key = name.as_bytes();
+        let mut codes = [0u8; KSYM_NAME_LEN];
+        let mut buf = Vec::with_capacity(KSYM_NAME_LEN);
+        let (mut lo, mut hi) = (0u32, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let s = self.seq(&mut w, mid)?;
+            self.name(&mut w, s, &mut codes, &mut buf)?;
+            if buf.get(1..).unwrap_or_default() < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut best: Option<(u8, u32, u8)> = None;
+        for i in lo..self.n {
+            let s = self.seq(&mut w, i)?;
+            self.name(&mut w, s, &mut codes, &mut buf)?;
+            if buf.get(1..).unwrap_or_default() != key {
+                break;
+            }
+            let kind = buf[0];
+            let cand = (crate::symtab::kind_rank(kind), s, kind);
+            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+        let Some((_, s, kind)) = best else {
+            return Ok(None);
+        };
+        let (a, _) = self.addrs.addr(&mut w, u64::from(s), &self.opts())?;
+        Ok(Some((VirtAddr(a), kind)))
+    }
 }
 
 /// A byte buffer seen as virtual memory at `base` (the search reads its

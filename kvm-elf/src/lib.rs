@@ -48,7 +48,7 @@ mod text;
 #[cfg(feature = "builder")]
 pub mod write;
 
-pub use btf::{Btf, TypeId};
+pub use btf::{Btf, LazyBtf, TypeId};
 pub use symtab::{
     AddrSpace, Nearest, Symbol, SymbolTable, SymbolTableBuilder, MAX_NAME_LEN, MAX_SYMBOLS,
 };

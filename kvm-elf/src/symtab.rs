@@ -104,10 +104,16 @@ impl Entry {
     /// kernel before module, global before local, not absolute.
     fn rank(&self) -> u8 {
         let module = u8::from(self.module != NO_MODULE);
-        let local = u8::from(!self.kind.is_ascii_uppercase());
-        let abs = u8::from(matches!(self.kind, b'A' | b'a'));
-        (module << 2) | (local << 1) | abs
+        (module << 2) | kind_rank(self.kind)
     }
+}
+
+/// Preference among kernel symbols of one name or address by type letter
+/// (lower first): global before local, not absolute.
+pub(crate) fn kind_rank(kind: u8) -> u8 {
+    let local = u8::from(!kind.is_ascii_uppercase());
+    let abs = u8::from(matches!(kind, b'A' | b'a'));
+    (local << 1) | abs
 }
 
 /// Collects symbols, then builds a [`SymbolTable`] with its indexes.

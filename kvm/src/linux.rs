@@ -2,26 +2,23 @@
 //! types from its BTF, and the [`kvm_proc::Kernel`] the walkers need.
 
 use crate::open::Kvm;
-use kvm_core::{Error, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead, VirtReadExt};
-use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables};
-use kvm_elf::{Btf, SymbolTable};
-use std::sync::OnceLock;
+use kvm_core::{Error, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead};
+use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables, NameIndex};
+use kvm_elf::{LazyBtf, SymbolTable};
+use std::sync::{Mutex, OnceLock};
 
 /// How far past `_etext` the BTF search looks (arm64 kernels without data
 /// symbols have no `__start_BTF`).
 const BTF_SEARCH: u64 = 96 << 20;
 
-/// What the facade learns about a Linux kernel once, on first use.
+/// What the facade learns about a Linux kernel, on first use and then as
+/// lookups need it.
 #[derive(Debug)]
 pub(crate) struct LinuxData {
-    /// The kernel's own symbols (kallsyms in memory, runtime addresses).
-    pub syms: SymbolTable,
-    /// Symbols of the kernel file given with `-N` (System.map or vmlinux),
-    /// relocated by the dump's KASLR offset: used for names the kernel's
-    /// own kallsyms lacks (data symbols on arm64).
-    pub extra: Option<SymbolTable>,
-    /// The kernel's BTF.
-    pub btf: Btf,
+    /// The kernel's symbols.
+    pub syms: KernelSymbols,
+    /// The kernel's BTF, read only as far as the types asked for.
+    btf: Mutex<LazyBtf>,
     /// The walker's layout and `init_task` (by symbol or search), once
     /// resolved.
     pub walker: OnceLock<(kvm_proc::linux::Layout, u64)>,
@@ -29,12 +26,42 @@ pub(crate) struct LinuxData {
     pub modules: OnceLock<Vec<kvm_proc::ModuleSymbol>>,
 }
 
+/// The kernel's symbols: its own kallsyms, searched by name through their
+/// sequence index and decoded whole only when a listing or a reverse
+/// lookup needs them, and the `-N` file's.
+#[derive(Debug)]
+pub(crate) struct KernelSymbols {
+    /// Where the kernel's kallsyms tables are (VMCOREINFO, 6.0+).
+    tables: Option<KallsymsTables>,
+    /// By-name lookups without decoding (kernels with
+    /// `kallsyms_seqs_of_names`).
+    index: Option<NameIndex>,
+    /// Symbols of the kernel file given with `-N` (System.map or vmlinux),
+    /// relocated by the dump's KASLR offset: used for names the kernel's
+    /// own kallsyms lacks (data symbols on arm64).
+    extra: Option<SymbolTable>,
+    /// The whole table (kallsyms in memory, runtime addresses; the `-N`
+    /// file's before 6.0), decoded on first need.
+    all: OnceLock<Result<SymbolTable>>,
+}
+
+/// The symbols VMCOREINFO gives that every kallsyms decoding must agree
+/// with.
+fn known(vi: &kvm_core_file::VmCoreInfo) -> Vec<(&'static str, u64)> {
+    vi.symbol("_stext")
+        .map(|a| ("_stext", a))
+        .into_iter()
+        .collect()
+}
+
 impl LinuxData {
-    /// Decodes kallsyms (tables from VMCOREINFO; the `-N` file's symbols
-    /// for kernels before 6.0) and loads BTF (see [`load_btf`]).
+    /// Finds the kernel's kallsyms (tables from VMCOREINFO; the `-N`
+    /// file's symbols for kernels before 6.0) and its BTF (see
+    /// [`find_btf`]).
     pub fn load(kvm: &Kvm, extra: Option<SymbolTable>) -> Result<LinuxData> {
-        let info = kvm.dump().info();
-        let vi = info
+        let vi = kvm
+            .dump()
+            .info()
             .vmcoreinfo
             .as_ref()
             .ok_or(Error::Unsupported("the dump has no VMCOREINFO"))?;
@@ -42,48 +69,101 @@ impl LinuxData {
             Some(t) => Some(t.relocated(vi.kernel_offset().unwrap_or(0))?),
             None => None,
         };
-        let known: Vec<(&str, u64)> = vi
-            .symbol("_stext")
-            .map(|a| ("_stext", a))
-            .into_iter()
-            .collect();
+        let tables = KallsymsTables::from_symbols(|n| vi.symbol(n));
+        let known = known(vi);
         let mut opts = KallsymsOptions::le64();
         opts.known = &known;
-        // Decode kallsyms and look for BTF at the same time (two cores are
-        // common; each takes tens of milliseconds): BTF follows the kallsyms
-        // tables in .rodata, so the search needs no symbol.
-        let from = tables_end(vi);
-        let (syms, searched) = std::thread::scope(|sc| {
-            let search = from.map(|from| sc.spawn(move || search_btf(kvm, from)));
-            let syms = match KallsymsTables::from_symbols(|n| vi.symbol(n)) {
-                Some(tables) => kallsyms::decode(kvm, &tables, &opts).map(|k| k.table),
-                // Kernels before 6.0 do not say where their kallsyms are; the
-                // kernel file's symbols then serve alone.
-                None => extra.clone().ok_or(Error::Unsupported(
-                    "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
-                )),
-            };
-            (syms, search.and_then(|h| h.join().ok()).flatten())
-        });
-        let syms = syms?;
-        let btf = load_btf(kvm, &syms, searched)?;
+        // Kernels before 6.2 (without the backport) have no sequence
+        // index: their table is decoded whole, on first lookup.
+        let syms = KernelSymbols {
+            tables,
+            index: tables.and_then(|t| NameIndex::new(kvm, &t, &opts).ok()),
+            extra,
+            all: OnceLock::new(),
+        };
+        let btf = find_btf(kvm, &syms)?;
         Ok(LinuxData {
             syms,
-            extra,
-            btf,
+            btf: Mutex::new(btf),
             walker: OnceLock::new(),
             modules: OnceLock::new(),
         })
     }
+
+    /// Runs a BTF lookup (loading what it needs from the dump).
+    pub fn btf<T>(&self, f: impl FnOnce(&mut LazyBtf) -> Result<T>) -> Result<T> {
+        let mut btf = self
+            .btf
+            .lock()
+            .map_err(|_| Error::Malformed("BTF: a lookup panicked"))?;
+        f(&mut btf)
+    }
 }
 
-fn read_btf(kvm: &Kvm, start: u64, len: u64) -> Result<Btf> {
-    if len == 0 || len > kvm_elf::btf::MAX_SEARCH_BLOB {
-        return Err(Error::Malformed("BTF section size is implausible"));
+impl KernelSymbols {
+    /// The kernel's whole symbol table, decoded on first call.
+    pub fn all(&self, kvm: &Kvm) -> Result<&SymbolTable> {
+        let all = self.all.get_or_init(|| match &self.tables {
+            Some(t) => {
+                let vi = kvm.dump().info().vmcoreinfo.as_ref();
+                let known = vi.map(known).unwrap_or_default();
+                let mut opts = KallsymsOptions::le64();
+                opts.known = &known;
+                kallsyms::decode(kvm, t, &opts).map(|k| k.table)
+            }
+            // Kernels before 6.0 do not say where their kallsyms are; the
+            // kernel file's symbols then serve alone.
+            None => self.extra.clone().ok_or(Error::Unsupported(
+                "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
+            )),
+        });
+        all.as_ref().map_err(|e| *e)
     }
-    let mut buf = vec![0u8; len as usize];
-    kvm.read_virt_exact(VirtAddr(start), &mut buf)?;
-    Btf::from_vec(buf)
+
+    /// The address of `name` in the kernel's own kallsyms, by the index
+    /// where there is one.
+    fn kallsyms(&self, kvm: &Kvm, name: &str) -> Option<u64> {
+        if let Some(idx) = &self.index {
+            if let Ok(found) = idx.lookup(kvm, name) {
+                return found.map(|(a, _)| a.0);
+            }
+        }
+        self.all(kvm).ok()?.addr(name).map(|a| a.0)
+    }
+
+    /// The address of `name`: the kernel's kallsyms, then the `-N` file,
+    /// then VMCOREINFO.
+    pub fn addr(&self, kvm: &Kvm, name: &str) -> Option<u64> {
+        self.kallsyms(kvm, name)
+            .or_else(|| self.extra.as_ref().and_then(|t| t.addr(name)).map(|a| a.0))
+            .or_else(|| {
+                let vi = kvm.dump().info().vmcoreinfo.as_ref();
+                vi.and_then(|v| v.symbol(name))
+            })
+    }
+}
+
+/// The kernel's BTF: `__start_BTF`..`__stop_BTF` where kallsyms has them,
+/// else the first blob defining `task_struct` after the kallsyms tables
+/// (BTF follows them in .rodata) or after `_etext`.
+fn find_btf(kvm: &Kvm, syms: &KernelSymbols) -> Result<LazyBtf> {
+    let sym = |n: &str| syms.kallsyms(kvm, n);
+    if let (Some(s), Some(e)) = (sym("__start_BTF"), sym("__stop_BTF")) {
+        return LazyBtf::new(kvm, VirtAddr(s), e.wrapping_sub(s));
+    }
+    let vi = kvm.dump().info().vmcoreinfo.as_ref();
+    let from = vi
+        .and_then(tables_end)
+        .or_else(|| sym("_etext").map(VirtAddr))
+        .ok_or(Error::Unsupported(
+            "no BTF found: no kallsyms tables and no _etext",
+        ))?;
+    let mut vmlinux = |b: &mut LazyBtf| b.composite(kvm, "task_struct").ok().flatten().is_some();
+    kvm_elf::btf::search_first(kvm, from, BTF_SEARCH, &mut vmlinux)
+        .map(|(_, btf)| btf)
+        .map_err(|_| {
+            Error::Unsupported("no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)")
+        })
 }
 
 /// Where the kallsyms tables end (the last of them), per VMCOREINFO.
@@ -98,31 +178,6 @@ fn tables_end(vi: &kvm_core_file::VmCoreInfo) -> Option<VirtAddr> {
     .filter_map(|n| vi.symbol(n))
     .max()
     .map(VirtAddr)
-}
-
-/// Searches the read-only data from `from` for the kernel's own BTF (the
-/// first valid blob that defines `task_struct`).
-fn search_btf(kvm: &Kvm, from: VirtAddr) -> Option<(VirtAddr, Btf)> {
-    let vmlinux = |b: &Btf| b.composite("task_struct").ok().flatten().is_some();
-    kvm_elf::btf::search_first(kvm, from, BTF_SEARCH, &vmlinux).ok()
-}
-
-/// The kernel's BTF: `__start_BTF`..`__stop_BTF` where kallsyms has them
-/// (the search result is used when it found that very blob), else what
-/// the search found, else a search from `_etext`.
-fn load_btf(kvm: &Kvm, syms: &SymbolTable, searched: Option<(VirtAddr, Btf)>) -> Result<Btf> {
-    if let (Some(s), Some(e)) = (syms.addr("__start_BTF"), syms.addr("__stop_BTF")) {
-        if let Some((at, btf)) = searched {
-            if at == s {
-                return Ok(btf);
-            }
-        }
-        return read_btf(kvm, s.0, e.0.wrapping_sub(s.0));
-    }
-    let found = searched.or_else(|| syms.addr("_etext").and_then(|from| search_btf(kvm, from)));
-    found.map(|(_, btf)| btf).ok_or(Error::Unsupported(
-        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
-    ))
 }
 
 /// The view of a kernel that the process walkers use.
@@ -163,43 +218,25 @@ impl kvm_proc::Kernel for KernelView<'_> {
                 return Some(a);
             }
         }
-        self.data
-            .syms
-            .addr(name)
-            .or_else(|| self.data.extra.as_ref().and_then(|t| t.addr(name)))
-            .map(|a| a.0)
-            .or_else(|| {
-                self.kvm
-                    .dump()
-                    .info()
-                    .vmcoreinfo
-                    .as_ref()
-                    .and_then(|v| v.symbol(name))
-            })
+        self.data.syms.addr(self.kvm, name)
     }
     fn offset_of(&self, path: &str) -> Option<u64> {
-        self.data
-            .btf
-            .member_path(path)
-            .ok()
-            .flatten()
-            .map(|m| m.offset)
+        let m = self.data.btf(|b| b.member_path(self.kvm, path)).ok()??;
+        Some(m.offset)
     }
     fn size_of(&self, name: &str) -> Option<u64> {
-        match name.split_once('.') {
-            Some(_) => {
-                let m = self.data.btf.member_path(name).ok().flatten()?;
-                self.data.btf.size_of(m.type_id).ok()
-            }
-            None => self.data.btf.size_of_name(name).ok().flatten(),
-        }
+        self.data
+            .btf(|b| match name.split_once('.') {
+                Some(_) => match b.member_path(self.kvm, name)? {
+                    Some(m) => b.size_of(self.kvm, m.type_id).map(Some),
+                    None => Ok(None),
+                },
+                None => b.size_of_name(self.kvm, name),
+            })
+            .ok()?
     }
     fn enum_value(&self, name: &str) -> Option<i64> {
-        self.data
-            .btf
-            .enumerator(name)
-            .ok()
-            .flatten()
-            .map(|v| v.bits as i64)
+        let v = self.data.btf(|b| b.enumerator(self.kvm, name)).ok()??;
+        Some(v.bits as i64)
     }
 }

@@ -365,7 +365,8 @@ impl Kvm {
     /// The kernel's own symbol table (kallsyms decoded from the dump's
     /// memory, runtime addresses).
     pub fn kernel_symbols(&self) -> Result<&kvm_elf::SymbolTable, Error> {
-        Ok(&self.linux_data()?.syms)
+        let data = self.linux_data()?;
+        data.syms.all(self).map_err(|e| self.fail(e))
     }
 
     /// The processes selected by `op` (`kvm_getprocs`), each with its

@@ -570,10 +570,152 @@ fn search_finds_the_blob_in_memory() {
     let (found, btf) = within(20, || kvm_elf::btf::search(&space, VirtAddr(base), len)).unwrap();
     assert_eq!(found, VirtAddr(at));
     check_6_18(&btf);
+    // The first blob that defines task_struct, lazily: the small one does
+    // not, the real one does.
+    let mut defines =
+        |b: &mut kvm_elf::LazyBtf| b.composite(&space, "task_struct").ok().flatten().is_some();
+    let (found, mut lazy) =
+        kvm_elf::btf::search_first(&space, VirtAddr(base), len, &mut defines).unwrap();
+    assert_eq!(found, VirtAddr(at));
+    assert_eq!(
+        lazy.member_path(&space, "task_struct.pid").unwrap(),
+        btf.member_path("task_struct.pid").unwrap()
+    );
+    assert!(kvm_elf::btf::search_first(&space, VirtAddr(base), 0x3000, &mut defines).is_err());
     // Only the small one in range.
     let (found, btf) = kvm_elf::btf::search(&space, VirtAddr(base), 0x3000).unwrap();
     assert_eq!((found, btf.len()), (VirtAddr(base + 0x1000), 24));
     // None at all.
     assert!(kvm_elf::btf::search(&space, VirtAddr(base), 0x1000).is_err());
     assert!(kvm_elf::btf::search(&space, VirtAddr(0), 1 << 40).is_err());
+}
+
+/// `blob` at `base` of an identity-mapped address space.
+fn in_memory(blob: &[u8], base: u64) -> impl kvm_core::VirtRead {
+    use kvm_core::{PhysAddr, SparseMem, Translated};
+    let mut mem = SparseMem::new();
+    mem.write(PhysAddr(base), blob).unwrap();
+    Translated::new(mem, kvm_elf::fuzz::Identity)
+}
+
+#[test]
+fn lazy_answers_as_the_whole_blob_does() {
+    use kvm_core::VirtAddr;
+    use kvm_elf::LazyBtf;
+    let blob = gunzip("task-closure-6.18.btf.gz");
+    let eager = Btf::parse(&blob).unwrap();
+    let base = 0xffff_ffff_8240_0000u64;
+    let space = in_memory(&blob, base);
+    let open = || LazyBtf::new(&space, VirtAddr(base), blob.len() as u64).unwrap();
+
+    // One early struct: a small part of the blob is read.
+    let first = eager
+        .types()
+        .find(|t| t.kind == Kind::Struct && !t.name.is_empty())
+        .unwrap();
+    let mut lazy = open();
+    assert_eq!(
+        lazy.composite(&space, first.name).unwrap(),
+        eager.composite(first.name).unwrap()
+    );
+    assert!(
+        lazy.loaded() * 3 < blob.len(),
+        "{} of {} bytes read",
+        lazy.loaded(),
+        blob.len()
+    );
+    assert_eq!(lazy.pointer_size(), eager.pointer_size());
+
+    // Every member of every named struct/union, every type size, every
+    // enumerator, and names that do not exist (a scan to the end), from a
+    // fresh lazy blob each time a search must go past what is loaded.
+    let mut lazy = open();
+    let mut checked = 0;
+    for t in eager.types() {
+        if t.name.is_empty() {
+            continue;
+        }
+        // Errors too (a typedef of a function has no size) must agree.
+        assert_eq!(
+            lazy.size_of_name(&space, t.name),
+            eager.size_of_name(t.name),
+            "{}",
+            t.name
+        );
+        match t.kind {
+            Kind::Struct | Kind::Union => {
+                for m in eager.members(t.id).unwrap().filter(|m| !m.name.is_empty()) {
+                    let path = format!("{}.{}", t.name, m.name);
+                    assert_eq!(
+                        lazy.member_path(&space, &path).unwrap(),
+                        eager.member_path(&path).unwrap(),
+                        "{path}"
+                    );
+                    checked += 1;
+                }
+            }
+            Kind::Enum | Kind::Enum64 => {
+                for e in eager.enumerators(t.id).unwrap() {
+                    assert_eq!(
+                        lazy.enumerator(&space, e.name).unwrap(),
+                        eager.enumerator(e.name).unwrap()
+                    );
+                    assert_eq!(
+                        lazy.enum_value(&space, t.name, e.name).unwrap(),
+                        eager.enum_value(t.name, e.name).unwrap()
+                    );
+                    checked += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+    let mut lazy = open();
+    assert_eq!(lazy.composite(&space, "no_such_struct").unwrap(), None);
+    assert_eq!(lazy.enumerator(&space, "NO_SUCH_ENUMERATOR").unwrap(), None);
+    assert_eq!(
+        lazy.member_path(&space, "task_struct.no_such").unwrap(),
+        None
+    );
+    assert_eq!(
+        lazy.loaded(),
+        blob.len() - 24,
+        "a failed search reads every type and name"
+    );
+    check_6_18(&eager);
+}
+
+#[test]
+fn lazy_blob_damage_is_an_error() {
+    use kvm_core::VirtAddr;
+    use kvm_elf::LazyBtf;
+    let good = gunzip("task-closure-6.18.btf.gz");
+    let base = 0x10_0000u64;
+    // Truncated: the blob's extent cuts its sections.
+    let space = in_memory(&good, base);
+    assert!(LazyBtf::new(&space, VirtAddr(base), 23).is_err());
+    assert!(LazyBtf::new(&space, VirtAddr(base), good.len() as u64 - 1).is_err());
+    assert!(LazyBtf::new(&space, VirtAddr(base), 1 << 40).is_err());
+    // Unreadable: memory ends before the blob does.
+    let half = in_memory(&good[..good.len() / 2], base);
+    let failed = LazyBtf::new(&half, VirtAddr(base), good.len() as u64)
+        .and_then(|mut lazy| lazy.composite(&half, "no_such_struct"));
+    assert!(
+        matches!(failed, Err(kvm_core::Error::NotInMemory { .. })),
+        "{failed:?}"
+    );
+    // Flipped bytes across the records and strings: lookups end, with an
+    // answer or an error.
+    for i in (24..good.len()).step_by(4099) {
+        let mut bad = good.clone();
+        bad[i] ^= 0xa5;
+        let space = in_memory(&bad, base);
+        if let Ok(mut lazy) = LazyBtf::new(&space, VirtAddr(base), bad.len() as u64) {
+            within(5, || {
+                let _ = lazy.member_path(&space, "task_struct.pid");
+                let _ = lazy.enumerator(&space, "NO_SUCH_ENUMERATOR");
+            });
+        }
+    }
 }

@@ -582,3 +582,93 @@ fn bit_flips_never_panic_or_hang() {
         }
     });
 }
+
+#[test]
+fn name_index_finds_what_the_decoded_table_does() {
+    use kallsyms::NameIndex;
+    let mut cases = 0;
+    for (e, ptr) in [
+        (Endian::Little, 8),
+        (Endian::Big, 8),
+        (Endian::Little, 4),
+        (Endian::Big, 4),
+    ] {
+        for enc in [
+            AddrEncoding::Absolute,
+            AddrEncoding::BaseRelative,
+            AddrEncoding::AbsolutePercpu,
+        ] {
+            let base = base_for(ptr);
+            let mut syms = symbols(base, 1500, enc == AddrEncoding::AbsolutePercpu, true);
+            // Names shared by a local and a global symbol, and by two
+            // locals: the global one, else the first, is preferred.
+            syms.push((b't', "shared".into(), base + 0x2000));
+            syms.push((b'T', "shared".into(), base + 0x9000));
+            syms.push((b'd', "twice".into(), base + 0x3000));
+            syms.push((b'd', "twice".into(), base + 0x8000));
+            syms.sort_by_key(|s| s.2);
+            let what = format!("{e:?} {ptr} {enc:?}");
+            let img = build(
+                e,
+                ptr,
+                enc,
+                NameLen::TwoByte,
+                KallsymsLayout::Seqs,
+                &syms,
+                tables_at(ptr),
+            );
+            let mem = memory(&img, e, ptr, img.bytes.len());
+            let known = [("_stext", base + 0x1000)];
+            let mut o = KallsymsOptions::new(e, ptr);
+            o.known = &known;
+            let full = kallsyms::decode(&*mem, &img.tables, &o).unwrap().table;
+            // As VMCOREINFO gives the tables: no markers.
+            let t = KallsymsTables {
+                markers: None,
+                ..img.tables
+            };
+            let idx = NameIndex::new(&*mem, &t, &o).unwrap_or_else(|err| panic!("{what}: {err}"));
+            assert_eq!(idx.encoding(), enc, "{what}");
+            assert_eq!(idx.len() as usize, syms.len());
+            for (_, name, _) in &syms {
+                let want = full.lookup(name).map(|s| (s.addr, s.kind));
+                assert_eq!(idx.lookup(&*mem, name).unwrap(), want, "{what} {name}");
+            }
+            assert_eq!(
+                idx.lookup(&*mem, "shared").unwrap(),
+                Some((VirtAddr(base + 0x9000), b'T'))
+            );
+            assert_eq!(
+                idx.lookup(&*mem, "twice").unwrap(),
+                Some((VirtAddr(base + 0x3000), b'd'))
+            );
+            for absent in ["", "a", "shared_", "zzzz", "_stex", "~"] {
+                assert_eq!(idx.lookup(&*mem, absent).unwrap(), None, "{what} {absent}");
+            }
+            // Without a known symbol to check it, or without the sequence
+            // table (kernels before 6.2), there is no index.
+            assert!(NameIndex::new(&*mem, &t, &KallsymsOptions::new(e, ptr)).is_err());
+            let old = build(
+                e,
+                ptr,
+                enc,
+                NameLen::TwoByte,
+                KallsymsLayout::Old,
+                &syms,
+                tables_at(ptr),
+            );
+            let old_mem = memory(&old, e, ptr, old.bytes.len());
+            assert!(
+                NameIndex::new(&*old_mem, &old.tables, &o).is_err(),
+                "{what}"
+            );
+            // A wrong known address rejects it.
+            let wrong = [("_stext", base + 0x1001)];
+            let mut w = KallsymsOptions::new(e, ptr);
+            w.known = &wrong;
+            assert!(NameIndex::new(&*mem, &t, &w).is_err());
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 12);
+}

@@ -1,6 +1,8 @@
 //! Symbols from the dump alone: every symbol of the guest's /proc/kallsyms
 //! that lives in the kernel image resolves, through the kallsyms tables
-//! decoded from the dump's memory, to the address the guest printed.
+//! decoded from the dump's memory, to the address the guest printed; and
+//! every name looked up alone (the kallsyms sequence index) gives the
+//! decoded table's answer.
 
 use crate::sets;
 use kvm::Kvm;
@@ -49,6 +51,19 @@ fn every_kallsyms_symbol_resolves_from_the_dump() {
                     ));
                 }
             }
+            // By name, as `ps` and `nlist` look symbols up (the kallsyms
+            // sequence index where the kernel has one): the decoded table's
+            // preferred symbol for every name.
+            let names: Vec<&str> = guest.keys().copied().collect();
+            let t = std::time::Instant::now();
+            let by_name = kd.nlist(&names).unwrap();
+            let lookups = t.elapsed();
+            for (name, got) in names.iter().zip(&by_name) {
+                let want = table.addr(name).map(|a| a.0);
+                if *got != want {
+                    wrong.push(format!("nlist {name}: {got:x?}, decoded table {want:x?}"));
+                }
+            }
             let mods: BTreeSet<(String, u64, String)> = kd
                 .module_symbols()
                 .unwrap_or_else(|e| panic!("{}/{kind}: modules: {e}", set.name))
@@ -61,12 +76,14 @@ fn every_kallsyms_symbol_resolves_from_the_dump() {
             }
             eprintln!(
                 "{}/{kind}: {image_syms} image symbols of /proc/kallsyms resolved, {} wrong or missing; \
-                 {} module symbols: {} found; {} symbols decoded in {load:?}",
+                 {} module symbols: {} found; {} symbols decoded in {load:?}; \
+                 {} names looked up one by one in {lookups:?}",
                 set.name,
                 wrong.len(),
                 module_syms.len(),
                 module_syms.intersection(&mods).count(),
-                table.len()
+                table.len(),
+                names.len()
             );
             assert!(
                 wrong.is_empty(),
