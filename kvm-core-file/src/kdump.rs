@@ -6,8 +6,9 @@
 //! per 512 PFNs, so finding a page's descriptor costs at most eight
 //! popcounts and one 24-byte read. The page data is never scanned.
 //!
-//! With `std`, decompressed pages are cached (4 MiB, direct-mapped by
-//! descriptor, so pages sharing stored data share a slot), and reads that
+//! With `std`, decompressed pages are cached (4 MiB, at least 128 pages;
+//! 4-way set-associative by descriptor, so pages sharing stored data share
+//! an entry), and reads that
 //! continue the previous one, in the descriptor table or in the page data,
 //! go through a read-ahead window that doubles up to 6 KiB of descriptors
 //! or 128 KiB of data: a sequential scan costs about one `pread` per
@@ -1340,20 +1341,32 @@ impl ReadAhead {
     }
 }
 
-/// A small direct-mapped cache of decompressed pages, keyed by descriptor
-/// (pages that share data, like the zero page, share a slot).
+/// A cache of decompressed pages, keyed by descriptor (pages that share
+/// data, like the zero page, share an entry): 4-way set-associative,
+/// least recently used first out, so that a few hot pages that hash alike
+/// (the blocks of a 64 KiB-block dump holding kallsyms, say) do not evict
+/// each other.
 #[derive(Debug)]
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
 struct PageCache {
-    slots: Vec<(PageDesc, Vec<u8>)>,
+    /// (descriptor, last use, page), [`WAYS`] per set.
+    slots: Vec<(PageDesc, u64, Vec<u8>)>,
+    /// Sets - 1 (a power of two).
     mask: usize,
+    /// Use counter.
+    clock: u64,
 }
+
+/// Entries per set of the [`PageCache`].
+const WAYS: usize = 4;
 
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
 impl PageCache {
     fn new(block_size: u64) -> Self {
-        let n = (CACHE_BYTES / block_size).clamp(1, 1024);
-        let n = 1usize << (63 - n.leading_zeros()); // a power of two
+        // At least 128 entries: dumps with 64 KiB blocks (QEMU on arm64)
+        // would otherwise keep only 64.
+        let n = (CACHE_BYTES / block_size).clamp(128, 1024);
+        let sets = 1usize << (63 - (n / WAYS as u64).leading_zeros()); // a power of two
         let empty = PageDesc {
             offset: 0,
             size: 0,
@@ -1361,38 +1374,44 @@ impl PageCache {
             page_flags: 0,
         };
         PageCache {
-            slots: (0..n).map(|_| (empty, Vec::new())).collect(),
-            mask: n - 1,
+            slots: (0..sets * WAYS).map(|_| (empty, 0, Vec::new())).collect(),
+            mask: sets - 1,
+            clock: 0,
         }
     }
 
-    fn slot(&self, d: &PageDesc) -> usize {
-        (d.offset.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+    /// The entries of `d`'s set.
+    fn set(&mut self, d: &PageDesc) -> &mut [(PageDesc, u64, Vec<u8>)] {
+        let set = (d.offset.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask;
+        self.slots
+            .get_mut(set * WAYS..set * WAYS + WAYS)
+            .unwrap_or_default()
     }
 
-    fn get(&self, d: &PageDesc, off: u64, out: &mut [u8]) -> bool {
-        let Some((k, page)) = self.slots.get(self.slot(d)) else {
-            return false;
-        };
+    fn get(&mut self, d: &PageDesc, off: u64, out: &mut [u8]) -> bool {
+        self.clock += 1;
+        let now = self.clock;
         let o = off as usize;
-        if k.offset != d.offset || k.size != d.size || k.flags != d.flags {
-            return false;
-        }
-        match page.get(o..o + out.len()) {
-            Some(src) => {
-                out.copy_from_slice(src);
-                true
+        for (k, used, page) in self.set(d) {
+            if k.offset == d.offset && k.size == d.size && k.flags == d.flags && !page.is_empty() {
+                if let Some(src) = page.get(o..o + out.len()) {
+                    out.copy_from_slice(src);
+                    *used = now;
+                    return true;
+                }
             }
-            None => false,
         }
+        false
     }
 
     fn put(&mut self, d: &PageDesc, page: &[u8]) {
-        let i = self.slot(d);
-        if let Some(s) = self.slots.get_mut(i) {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some(s) = self.set(d).iter_mut().min_by_key(|s| s.1) {
             s.0 = *d;
-            s.1.clear();
-            s.1.extend_from_slice(page);
+            s.1 = now;
+            s.2.clear();
+            s.2.extend_from_slice(page);
         }
     }
 }
