@@ -1278,7 +1278,7 @@ impl Btf {
 
 /// A kernel's BTF read from memory only as lookups need it: the type
 /// section from its start, as far as the lookups go, and the string
-/// section in [`STR_CHUNK`]s. A kernel's `.BTF` is several MiB, yet the
+/// section in 16 KiB chunks. A kernel's `.BTF` is several MiB, yet the
 /// structs a process walker needs are among its first few thousand types:
 /// the loaded part stays a few percent of the blob.
 ///
