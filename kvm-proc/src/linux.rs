@@ -199,6 +199,19 @@ pub fn state_letter(state: u32, exit_state: u32) -> char {
     STATE_LETTERS.get(fls as usize).map_or('?', |&b| b as char)
 }
 
+/// Functions that take `&init_task` within their first 64 instructions
+/// (`for_each_process`, `do_each_thread`): found by scanning Debian's
+/// 6.1 arm64 vmlinux for ADRP/ADD pairs forming init_task's address;
+/// long-lived, small, and unrelated to each other, so a kernel that
+/// changed one still has the others.
+const INIT_TASK_USERS: [&str; 5] = [
+    "show_state_filter",
+    "current_is_single_threaded",
+    "thaw_kernel_threads",
+    "clear_tasks_mm_cpumask",
+    "send_sig_all",
+];
+
 /// A Linux kernel seen through a [`Kernel`].
 #[derive(Debug)]
 pub struct Linux<'k, K: ?Sized> {
@@ -270,10 +283,34 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         check().unwrap_or(false)
     }
 
+    /// Finds `init_task` without its symbol: on arm64 from the functions
+    /// that use its address early (each candidate checked with
+    /// [`Self::is_init_task`]), else by [`Self::search_init_task`].
+    fn find_init_task(&self) -> Result<u64> {
+        if self.k.arch() == crate::Arch::Aarch64 {
+            for f in INIT_TASK_USERS {
+                let Some(at) = self.k.symbol(f) else { continue };
+                let mut code = [0u8; 256];
+                let Ok(n) = self.mem().read_virt(VirtAddr(at), &mut code) else {
+                    continue;
+                };
+                let code = code.get(..n - n % 4).unwrap_or_default();
+                // `for_each_process` starts by loading `init_task.tasks.next`.
+                let found = aarch64_adrp_targets(code, at)
+                    .flat_map(|t| [t, t.wrapping_sub(self.l.tasks)])
+                    .find(|&t| self.is_init_task(t));
+                if let Some(t) = found {
+                    return Ok(t);
+                }
+            }
+        }
+        self.search_init_task()
+    }
+
     /// Searches the kernel image around `init_uts_ns` (both are in the
     /// image's data) for the idle task's comm "swapper/0" and validates
     /// each hit with [`Self::is_init_task`].
-    fn find_init_task(&self) -> Result<u64> {
+    fn search_init_task(&self) -> Result<u64> {
         let anchor = self
             .k
             .symbol("init_uts_ns")
@@ -710,30 +747,35 @@ mod tests {
 /// the first such target (ARM ARM C6.2.10 ADRP, C6.2.4 ADD (immediate),
 /// C6.2.132 LDR (immediate, unsigned offset)).
 pub fn aarch64_adrp_target(code: &[u8], pc: u64) -> Option<u64> {
-    let insns: Vec<(u64, u32)> = code
-        .chunks_exact(4)
-        .enumerate()
-        .map(|(i, b)| {
-            (
-                pc.wrapping_add(4 * i as u64),
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            )
-        })
-        .collect();
-    for (i, &(at, insn)) in insns.iter().enumerate() {
-        if insn & 0x9f00_0000 != 0x9000_0000 {
-            continue; // not ADRP
+    aarch64_adrp_targets(code, pc).next()
+}
+
+/// Every target [`aarch64_adrp_target`] would see in `code`, in order:
+/// for each ADRP, the address its register reaches through ADDs, at the
+/// first load from it or the last ADD.
+pub fn aarch64_adrp_targets(code: &[u8], pc: u64) -> impl Iterator<Item = u64> + '_ {
+    let insn = move |i: usize| {
+        let b = code.get(4 * i..4 * i + 4)?;
+        Some((
+            pc.wrapping_add(4 * i as u64),
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        ))
+    };
+    (0..code.len() / 4).filter_map(move |i| {
+        let (at, insn0) = insn(i)?;
+        if insn0 & 0x9f00_0000 != 0x9000_0000 {
+            return None; // not ADRP
         }
-        let rd = insn & 0x1f;
-        let immlo = u64::from((insn >> 29) & 3);
-        let immhi = u64::from((insn >> 5) & 0x7_ffff);
+        let rd = insn0 & 0x1f;
+        let immlo = u64::from((insn0 >> 29) & 3);
+        let immhi = u64::from((insn0 >> 5) & 0x7_ffff);
         let imm = ((((immhi << 2) | immlo) << 12) << 31) as i64 >> 31; // sign-extend 33 bits
         let page = (at & !0xfff).wrapping_add(imm as u64);
         // Follow Xd through `ADD Xd', Xd, #imm` steps (compilers add a
         // section anchor first, then the symbol's offset in the section)
         // to the first load from it.
         let (mut reg, mut addr, mut added) = (rd, page, false);
-        for &(_, next) in insns.iter().skip(i + 1).take(12) {
+        for (_, next) in (i + 1..i + 13).map_while(insn) {
             if (next >> 5) & 0x1f != reg {
                 continue;
             }
@@ -761,11 +803,8 @@ pub fn aarch64_adrp_target(code: &[u8], pc: u64) -> Option<u64> {
                 break;
             }
         }
-        if added {
-            return Some(addr);
-        }
-    }
-    None
+        added.then_some(addr)
+    })
 }
 
 #[cfg(test)]
@@ -813,5 +852,36 @@ mod arm64_tests {
             aarch64_adrp_target(&code, pc),
             Some(0xffff_c72a_63eb_c000 + 0x5c0 + 80)
         );
+    }
+
+    #[test]
+    fn every_target_in_order() {
+        // As thaw_kernel_threads (Linux 6.1 arm64) starts: three ADRP
+        // sequences, the second loading init_task.tasks.next (0x468).
+        let code: Vec<u8> = [
+            0xd503_233fu32, // paciasp
+            0xa9be_7bfd,    // stp x29, x30, [sp, #-32]!
+            0xb000_0940,    // adrp x0, page + 0x129000
+            0x910003fd,     // mov x29, sp
+            0x9119_8000,    // add x0, x0, #0x660
+            0x9400_0000,    // bl
+            0xf000_0001,    // adrp x1, page
+            0x9132_0021,    // add x1, x1, #0xc80
+            0xf942_3420,    // ldr x0, [x1, #0x468]
+        ]
+        .iter()
+        .flat_map(|i| i.to_le_bytes())
+        .collect();
+        let pc = 0xffff_8000_0810_0000u64;
+        let got: Vec<u64> = super::aarch64_adrp_targets(&code, pc).collect();
+        let first = pc + 0x12_9000 + 0x660;
+        let adrp1 = 0xf000_0001u32;
+        let page = {
+            let imm =
+                (u64::from((adrp1 >> 5) & 0x7_ffff) << 2 | u64::from((adrp1 >> 29) & 3)) << 12;
+            ((pc + 24) & !0xfff) + imm
+        };
+        assert_eq!(got, [first, page + 0xc80 + 0x468]);
+        assert_eq!(aarch64_adrp_target(&code, pc), Some(first));
     }
 }
