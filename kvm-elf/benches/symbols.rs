@@ -1,5 +1,6 @@
 //! Symbol lookups per second (name → address, address → nearest symbol),
-//! text and in-memory kallsyms decoding, and BTF parse and member lookups.
+//! text and in-memory kallsyms decoding, lookups through the kallsyms
+//! sequence index, and BTF parse and member lookups, whole and lazy.
 //!
 //! Inputs: this machine's `/proc/kallsyms` when it shows addresses (run as
 //! root), else a synthetic 200 000-symbol table; `/sys/kernel/btf/vmlinux`
@@ -11,9 +12,9 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use kvm_core::{Endian, PhysAddr, SparseMem, Translated, VirtAddr};
 use kvm_elf::fuzz::Identity;
-use kvm_elf::kallsyms::{self, AddrEncoding, KallsymsOptions};
-use kvm_elf::write::KallsymsBuilder;
-use kvm_elf::{Btf, SymbolTable};
+use kvm_elf::kallsyms::{self, AddrEncoding, KallsymsOptions, KallsymsTables, NameIndex};
+use kvm_elf::write::{KallsymsBuilder, KallsymsLayout};
+use kvm_elf::{Btf, LazyBtf, SymbolTable};
 use std::io::Read;
 
 const QUERIES: usize = 4096;
@@ -116,7 +117,11 @@ fn kallsyms_decode(c: &mut Criterion) {
         b.push(kind, s.name, s.addr.0);
         n += 1;
     }
-    let img = b.build(VirtAddr(0xffff_ffff_8260_0000)).unwrap();
+    // With kallsyms_seqs_of_names (6.2+, and 6.1 stable with the backport).
+    let img = b
+        .layout(KallsymsLayout::Seqs)
+        .build(VirtAddr(0xffff_ffff_8260_0000))
+        .unwrap();
     let mut mem = SparseMem::new();
     mem.write(PhysAddr(img.base.0), &img.bytes).unwrap();
     let space = Translated::new(mem, Identity);
@@ -131,6 +136,38 @@ fn kallsyms_decode(c: &mut Criterion) {
                 .unwrap()
                 .table
                 .len()
+        })
+    });
+    g.finish();
+
+    // By name through the sequence index, as `kvm ps` and `kvm nlist` do:
+    // the same names the table lookups above use.
+    let known = [table.iter().next().map(|s| (s.name, s.addr.0)).unwrap()];
+    let mut ko = KallsymsOptions::le64();
+    ko.known = &known;
+    let t = KallsymsTables {
+        markers: None, // as VMCOREINFO gives them
+        ..img.tables
+    };
+    let idx = NameIndex::new(&space, &t, &ko).unwrap();
+    let names: Vec<&str> = table
+        .iter()
+        .filter(|s| s.module.is_none())
+        .step_by(n as usize / 256 + 1)
+        .map(|s| s.name)
+        .collect();
+    let mut g = c.benchmark_group("kallsyms");
+    g.throughput(Throughput::Elements(names.len() as u64));
+    g.bench_function(format!("index-lookup/{what}"), |bch| {
+        bch.iter(|| {
+            let mut x = 0;
+            for name in &names {
+                x ^= idx
+                    .lookup(&space, black_box(name))
+                    .unwrap()
+                    .map_or(0, |a| a.0 .0);
+            }
+            x
         })
     });
     g.finish();
@@ -170,6 +207,51 @@ fn btf(c: &mut Criterion) {
         ("task_struct", "pid_links[1]"),
         ("signal_struct", "nr_threads"),
     ];
+    // What the process walker asks, on a blob read lazily from memory
+    // (opened afresh each time: the cost kvm ps pays once).
+    let base = 0xffff_ffff_8300_0000u64;
+    let mut mem = SparseMem::new();
+    mem.write(PhysAddr(base), &blob).unwrap();
+    let space = Translated::new(mem, Identity);
+    let walker = [
+        "task_struct.tasks",
+        "task_struct.pid",
+        "task_struct.comm",
+        "task_struct.mm",
+        "task_struct.real_cred",
+        "task_struct.signal",
+        "task_struct.__state",
+        "task_struct.thread_node",
+        "mm_struct.arg_start",
+        "mm_struct.env_end",
+        "cred.uid",
+        "signal_struct.pids",
+        "pid.numbers",
+        "upid.nr",
+    ];
+    let mut g = c.benchmark_group("btf");
+    g.sample_size(20);
+    g.bench_function(format!("lazy-walker-layout/{what}"), |b| {
+        b.iter(|| {
+            let mut lazy = LazyBtf::new(&space, VirtAddr(base), blob.len() as u64).unwrap();
+            let mut n = 0;
+            for p in walker {
+                n += lazy.member_path(&space, p).unwrap().map_or(0, |m| m.offset);
+            }
+            (n, lazy.loaded())
+        })
+    });
+    g.bench_function(format!("parse-walker-layout/{what}"), |b| {
+        b.iter(|| {
+            let btf = Btf::parse(black_box(&blob)).unwrap();
+            let mut n = 0;
+            for p in walker {
+                n += btf.member_path(p).unwrap().map_or(0, |m| m.offset);
+            }
+            n
+        })
+    });
+    g.finish();
     let mut g = c.benchmark_group("btf");
     g.throughput(Throughput::Elements(paths.len() as u64));
     g.bench_function(format!("member/{what}"), |b| {

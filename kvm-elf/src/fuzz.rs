@@ -91,8 +91,26 @@ pub fn kallsyms(data: &[u8]) {
     ][usize::from(sel >> 4) & 7];
     // Keep the work per input small: a few thousand symbols at most.
     o.max_syms = 1 << 14;
-    if let Ok(k) = kallsyms::decode(&space, &tables, &o) {
+    let decoded = kallsyms::decode(&space, &tables, &o).ok();
+    if let Some(k) = &decoded {
         exercise_table(&k.table);
+    }
+    // The sequence index over the same tables, checked against the first
+    // decoded symbol (or a made-up one).
+    let first = decoded
+        .as_ref()
+        .and_then(|k| k.table.iter().next().map(|s| (s.name, s.addr.0)));
+    let known = [first.unwrap_or(("_stext", BASE))];
+    let mut io = o;
+    io.known = &known;
+    if let Ok(idx) = kallsyms::NameIndex::new(&space, &tables, &io) {
+        let names: Vec<&str> = decoded
+            .as_ref()
+            .map(|k| k.table.iter().take(16).map(|s| s.name).collect())
+            .unwrap_or_default();
+        for name in names.iter().copied().chain(["", "a", "~"]) {
+            let _ = idx.lookup(&space, name);
+        }
     }
     if sel & 0x80 != 0 {
         if let Ok((_, k)) = kallsyms::search(&space, VirtAddr(BASE), data.len() as u64, &o) {

@@ -40,6 +40,10 @@ pub const DEFAULT_MAX_SYMS: u32 = 1 << 22;
 /// Longest token string accepted.
 const MAX_TOKEN_LEN: usize = KSYM_NAME_LEN;
 
+/// Most symbols of one name a [`NameIndex`] lookup compares (a kernel has
+/// a few hundred at most: static functions of the same name).
+const MAX_SAME_NAME: u32 = 1 << 16;
+
 /// Largest memory range [`search`] reads.
 pub const MAX_SEARCH_LEN: u64 = 256 << 20;
 
@@ -875,6 +879,11 @@ impl NameIndex {
         }
         let mut best: Option<(u8, u32, u8)> = None;
         for i in lo..self.n {
+            if i - lo > MAX_SAME_NAME {
+                return Err(Error::Malformed(
+                    "kallsyms: more than 65536 symbols share a name",
+                ));
+            }
             let s = self.seq(&mut w, i)?;
             self.name(&mut w, s, &mut codes, &mut buf)?;
             if buf.get(1..).unwrap_or_default() != key {

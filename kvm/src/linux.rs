@@ -43,15 +43,9 @@ pub(crate) struct KernelSymbols {
     /// The whole table (kallsyms in memory, runtime addresses; the `-N`
     /// file's before 6.0), decoded on first need.
     all: OnceLock<Result<SymbolTable>>,
-}
-
-/// The symbols VMCOREINFO gives that every kallsyms decoding must agree
-/// with.
-fn known(vi: &kvm_core_file::VmCoreInfo) -> Vec<(&'static str, u64)> {
-    vi.symbol("_stext")
-        .map(|a| ("_stext", a))
-        .into_iter()
-        .collect()
+    /// Symbols VMCOREINFO gives, which every kallsyms decoding must agree
+    /// with.
+    known: Vec<(&'static str, u64)>,
 }
 
 impl LinuxData {
@@ -70,17 +64,20 @@ impl LinuxData {
             None => None,
         };
         let tables = KallsymsTables::from_symbols(|n| vi.symbol(n));
-        let known = known(vi);
-        let mut opts = KallsymsOptions::le64();
-        opts.known = &known;
-        // Kernels before 6.2 (without the backport) have no sequence
-        // index: their table is decoded whole, on first lookup.
-        let syms = KernelSymbols {
+        let mut syms = KernelSymbols {
             tables,
-            index: tables.and_then(|t| NameIndex::new(kvm, &t, &opts).ok()),
+            index: None,
             extra,
             all: OnceLock::new(),
+            known: vi
+                .symbol("_stext")
+                .map(|a| ("_stext", a))
+                .into_iter()
+                .collect(),
         };
+        // Kernels before 6.2 (without the backport) have no sequence
+        // index: their table is decoded whole, on first lookup.
+        syms.index = tables.and_then(|t| NameIndex::new(kvm, &t, &syms.options()).ok());
         let btf = find_btf(kvm, &syms)?;
         Ok(LinuxData {
             syms,
@@ -101,16 +98,18 @@ impl LinuxData {
 }
 
 impl KernelSymbols {
+    /// How the kernel's kallsyms are decoded (x86-64 and arm64), checked
+    /// against what VMCOREINFO knows.
+    fn options(&self) -> KallsymsOptions<'_> {
+        let mut o = KallsymsOptions::le64();
+        o.known = &self.known;
+        o
+    }
+
     /// The kernel's whole symbol table, decoded on first call.
     pub fn all(&self, kvm: &Kvm) -> Result<&SymbolTable> {
         let all = self.all.get_or_init(|| match &self.tables {
-            Some(t) => {
-                let vi = kvm.dump().info().vmcoreinfo.as_ref();
-                let known = vi.map(known).unwrap_or_default();
-                let mut opts = KallsymsOptions::le64();
-                opts.known = &known;
-                kallsyms::decode(kvm, t, &opts).map(|k| k.table)
-            }
+            Some(t) => kallsyms::decode(kvm, t, &self.options()).map(|k| k.table),
             // Kernels before 6.0 do not say where their kallsyms are; the
             // kernel file's symbols then serve alone.
             None => self.extra.clone().ok_or(Error::Unsupported(

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 const SETS: [&str; 2] = ["amd64-kaslr", "arm64-kaslr"];
 
 fn data(set: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(set)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(set)
 }
 
 fn truth(set: &str) -> serde_json::Value {
@@ -19,7 +21,11 @@ fn truth(set: &str) -> serde_json::Value {
 }
 
 fn core(set: &str) -> String {
-    data(set).join("vmcore.kdump.xz").to_str().unwrap().to_owned()
+    data(set)
+        .join("vmcore.kdump.xz")
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
