@@ -3,7 +3,8 @@
 `kvm ps --json`: one JSON object per process (thread-group leader on
 init_task.tasks, the same list ps walks), keys sorted, sorted by pid.
 
-Fields: pid, ppid, uid, gid (real ids, as /proc/PID/status shows them),
+Fields: pid, ppid, uid, gid (real ids, as /proc/PID/status shows them
+first), euid, egid (effective ids, its second column),
 state (the /proc state letter), comm, kthread (PF_KTHREAD), pgrp, session,
 tty_nr and tty (signal->tty, encoded as /proc/PID/stat does; name), 
 start_time_ns (task_struct.start_time), rss_pages (get_mm_rss: the file,
@@ -119,6 +120,8 @@ def task_record(task):
         "ppid": parent.tgid.value_() if parent else 0,
         "uid": cred.uid.val.value_(),
         "gid": cred.gid.val.value_(),
+        "euid": cred.euid.val.value_(),
+        "egid": cred.egid.val.value_(),
         "state": task_state_to_char(task),
         "comm": text(task.comm.string_()),
         "kthread": kthread,

@@ -112,6 +112,10 @@ pub struct Process {
     pub uid: u32,
     /// Real group id.
     pub gid: u32,
+    /// Effective user id (what `KERN_PROC_UID` selects by).
+    pub euid: u32,
+    /// Effective group id.
+    pub egid: u32,
     /// State letter as `/proc/PID/stat` prints it (R S D T t X Z P I).
     pub state: char,
     /// The kernel's `comm` (at most 15 bytes).

@@ -228,7 +228,8 @@ fn ps(kd: &Kvm, threads: bool, json: bool) -> Result<(), Box<dyn std::error::Err
         for p in &procs {
             let mut o = serde_json::json!({
                 "pid": p.pid, "ppid": p.ppid, "pgrp": p.pgrp, "session": p.session,
-                "uid": p.uid, "gid": p.gid, "state": p.state.to_string(), "comm": p.comm,
+                "uid": p.uid, "gid": p.gid, "euid": p.euid, "egid": p.egid,
+                "state": p.state.to_string(), "comm": p.comm,
                 "kthread": p.kthread,
                 "argv": strings(kd.getargv(p)), "envv": strings(kd.getenvv(p)),
                 "tty": p.tty, "tty_nr": p.tty_nr, "start_time_ns": p.start_time_ns, "rss_pages": p.rss_pages,

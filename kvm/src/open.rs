@@ -106,8 +106,7 @@ pub enum ProcOp {
     Pgrp(u32),
     /// The members of this session.
     Session(u32),
-    /// Processes of this user id. The walkers read the real uid only
-    /// (`cred.uid`), so this selects like [`ProcOp::Ruid`].
+    /// Processes of this effective user id.
     Uid(u32),
     /// Processes of this real user id.
     Ruid(u32),
@@ -380,7 +379,8 @@ impl Kvm {
                 ProcOp::Pid(x) => p.pid == x,
                 ProcOp::Pgrp(x) => p.pgrp == x,
                 ProcOp::Session(x) => p.session == x,
-                ProcOp::Uid(x) | ProcOp::Ruid(x) => p.uid == x,
+                ProcOp::Uid(x) => p.euid == x,
+                ProcOp::Ruid(x) => p.uid == x,
                 ProcOp::Kthread => p.kthread,
                 ProcOp::Tty(x) => p.tty_nr == x,
             })

@@ -155,3 +155,65 @@ fn without_m_the_live_kernel_is_read() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/kcore"));
 }
+
+#[test]
+fn getprocs_selects_as_the_bsd_ops_do() {
+    use kvm::ProcOp;
+    use std::collections::BTreeSet;
+    for set in SETS {
+        let kd = kvm::Kvm::open_dump(core(set)).unwrap();
+        let truth = truth(set);
+        let procs = truth["processes"].as_array().unwrap();
+        let want = |f: &dyn Fn(&serde_json::Value) -> bool| -> BTreeSet<u32> {
+            procs
+                .iter()
+                .filter(|p| f(p))
+                .map(|p| p["pid"].as_u64().unwrap() as u32)
+                .collect()
+        };
+        let got = |op: ProcOp| -> BTreeSet<u32> {
+            kd.getprocs(op).unwrap().iter().map(|p| p.pid).collect()
+        };
+        let all = got(ProcOp::All);
+        assert_eq!(all, want(&|_| true), "{set}");
+        let user = want(&|p| p["uid"] == 1000);
+        assert_eq!(user.len(), 1, "{set}: the workload's uid-1000 process");
+        // No set-uid program runs: effective and real ids select alike.
+        assert_eq!(got(ProcOp::Uid(1000)), user, "{set}");
+        assert_eq!(got(ProcOp::Ruid(1000)), user, "{set}");
+        assert_eq!(got(ProcOp::Uid(0)), want(&|p| p["uid"] == 0), "{set}");
+        assert_eq!(
+            got(ProcOp::Kthread),
+            want(&|p| p["kthread"] == true),
+            "{set}"
+        );
+        for p in procs.iter().filter(|p| p["kthread"] == false) {
+            let (pid, pgid, sid) = (&p["pid"], &p["pgid"], &p["sid"]);
+            let n = |v: &serde_json::Value| v.as_u64().unwrap() as u32;
+            assert_eq!(got(ProcOp::Pid(n(pid))), BTreeSet::from([n(pid)]), "{set}");
+            assert_eq!(
+                got(ProcOp::Pgrp(n(pgid))),
+                want(&|q| q["pgid"] == *pgid),
+                "{set}"
+            );
+            assert_eq!(
+                got(ProcOp::Session(n(sid))),
+                want(&|q| q["sid"] == *sid),
+                "{set}"
+            );
+        }
+        assert!(got(ProcOp::Pid(99_999)).is_empty());
+        // Terminals: truth.json has none; kvm's own listing is the reference.
+        let listed = kd.getprocs(ProcOp::All).unwrap();
+        let mut ttys: BTreeSet<u32> = listed.iter().map(|p| p.tty_nr).collect();
+        ttys.insert((4 << 8) | 64); // ttyS0, which the workload leaves unused
+        for tty in ttys {
+            let same: BTreeSet<u32> = listed
+                .iter()
+                .filter(|q| q.tty_nr == tty)
+                .map(|q| q.pid)
+                .collect();
+            assert_eq!(got(ProcOp::Tty(tty)), same, "{set}");
+        }
+    }
+}
