@@ -2,6 +2,10 @@
 //! description of its types, so that walkers take struct member offsets
 //! from the kernel they look at.
 //!
+//! [`LazyBtf`] runs the same parser over a blob in kernel memory, reading
+//! only the part its lookups need (a few percent of a kernel's BTF for the
+//! process walkers), with the same answers.
+//!
 //! [`Btf::parse`] validates the whole blob once: header, section bounds,
 //! every type record of every kind (INT … ENUM64) and its trailer, every
 //! string offset and every type id a record refers to. Accessors then work

@@ -19,9 +19,12 @@
 //!   ([`AddrSpace`]) so the slide is applied exactly once.
 //! - [`kallsyms`]: the kernel's compressed tables decoded from memory,
 //!   every address encoding, with a checked search for kernels whose
-//!   VMCOREINFO does not name the tables.
+//!   VMCOREINFO does not name the tables; and [`kallsyms::NameIndex`],
+//!   by-name lookups through `kallsyms_seqs_of_names` that decode about
+//!   17 names instead of all of them.
 //! - [`btf`]: the BPF Type Format, all kinds; member lookup by path,
-//!   sizes, enum values.
+//!   sizes, enum values; [`LazyBtf`] reads a blob from memory only as far
+//!   as its lookups need.
 //! - [`fuzz`]: entry points of the fuzz targets.
 //! - `write` (feature `builder`): encoders for synthetic kallsyms tables and
 //!   BTF blobs (tests, benchmarks).
