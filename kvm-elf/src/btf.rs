@@ -1599,7 +1599,8 @@ pub const MAX_SEARCH_BLOB: u64 = 64 << 20;
 
 /// The bytes of the string at `off` (up to its NUL), without the UTF-8
 /// check: the hot paths (validation, the name index) compare and hash
-/// bytes; the section as a whole was checked to be UTF-8 at parse time.
+/// bytes. A whole blob's string section is checked to be UTF-8 at parse
+/// time; `Btf::str_at` checks each string it returns (a lazy blob's too).
 fn bytes_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&[u8]> {
     let bad = Error::Malformed("BTF: string offset outside the string section");
     let s = data.get(strs.0..strs.1).ok_or(bad)?;
