@@ -1407,7 +1407,15 @@ impl PageCache {
     fn put(&mut self, d: &PageDesc, page: &[u8]) {
         self.clock += 1;
         let now = self.clock;
-        if let Some(s) = self.set(d).iter_mut().min_by_key(|s| s.1) {
+        // Two readers may decompress the same page at once (the lock is
+        // not held meanwhile): the second replaces the first's entry.
+        let same = |k: &PageDesc| k.offset == d.offset && k.size == d.size && k.flags == d.flags;
+        let set = self.set(d);
+        let slot = match set.iter().position(|s| same(&s.0)) {
+            Some(i) => set.get_mut(i),
+            None => set.iter_mut().min_by_key(|s| s.1),
+        };
+        if let Some(s) = slot {
             s.0 = *d;
             s.1 = now;
             s.2.clear();

@@ -45,6 +45,9 @@ const TYPE_LEN: usize = 12;
 /// Hops through typedef/modifier/array references before a lookup gives up
 /// (a loop, or absurd nesting).
 pub const MAX_CHAIN: u32 = 64;
+/// Longest name, in bytes: the kernel rejects BTF names that do not end
+/// within `KSYM_NAME_LEN` (512) bytes (kernel/bpf/btf.c, `__btf_name_valid`).
+pub const MAX_NAME: usize = 511;
 /// Members a single path lookup may visit (anonymous members are searched
 /// recursively).
 pub const MEMBER_BUDGET: u32 = 1 << 20;
@@ -1199,7 +1202,7 @@ impl Btf {
                 if t.kind == Kind::Int {
                     let i = self.q_int(ty)?;
                     if i.offset != 0 || u64::from(i.bits) != u64::from(t.size_or_type) * 8 {
-                        bits += u64::from(i.offset);
+                        bits = bits.checked_add(u64::from(i.offset)).ok_or(overflow)?;
                         bitfield = Some(i.bits as u8);
                     }
                 }
@@ -1610,6 +1613,14 @@ fn bytes_in(data: &[u8], strs: (usize, usize), off: usize) -> Result<&[u8]> {
     if rest[0] & 0xc0 == 0x80 {
         return Err(Error::Malformed("BTF: string offset inside a character"));
     }
-    let len = rest.iter().position(|&b| b == 0).ok_or(bad)?;
-    rest.get(..len).ok_or(bad)
+    // Bounded, so that many records naming one huge string cost no more
+    // than short names would.
+    let window = rest.get(..MAX_NAME + 1).unwrap_or(rest);
+    match window.iter().position(|&b| b == 0) {
+        Some(len) => window.get(..len).ok_or(bad),
+        None if window.len() > MAX_NAME => Err(Error::Malformed(
+            "BTF: name longer than 511 bytes (the kernel's KSYM_NAME_LEN)",
+        )),
+        None => Err(bad),
+    }
 }

@@ -675,14 +675,21 @@ pub fn decode(mem: &dyn VirtRead, t: &KallsymsTables, o: &KallsymsOptions<'_>) -
 ///
 /// VMCOREINFO gives neither `kallsyms_markers` nor
 /// `kallsyms_seqs_of_names`; their place follows from the build script's
-/// layout (scripts/kallsyms.c: names, markers, seqs_of_names, token
-/// table, each aligned to the pointer size as the names are): the sequence table's 3 × N
-/// bytes end in the padding before `kallsyms_token_table`, the markers'
-/// 4 × ⌈N/256⌉ bytes just before it. Both are checked: the markers start
-/// at 0 and increase, the last block of names ends where the markers
-/// begin, every sequence entry read is below N, and every symbol the
-/// caller knows (VMCOREINFO `_stext`) must be found at its address, which
-/// also picks the address encoding.
+/// layout (scripts/kallsyms.c; every table aligned to the pointer size as
+/// the names are). In 6.1 with the backport, 6.2 and 6.3 the sequence
+/// table's 3 × N bytes end in the padding before `kallsyms_token_table`
+/// and the markers' 4 × ⌈N/256⌉ bytes end just before it; from 6.4 on the
+/// markers end just before the token table and the sequence table follows
+/// the address tables (after `kallsyms_relative_base`). Both places are
+/// tried and checked: the markers start at 0 and increase, the last block
+/// of names ends where the markers begin, every sequence entry read is
+/// below N, and every symbol the caller knows (VMCOREINFO `_stext`) must
+/// be found at its address, which also picks the address encoding.
+///
+/// Names compare as bytes, as the build script sorts them; on clang-LTO
+/// kernels, which sort by the name without its `.suffix`, the symbols
+/// called `name` are still found (the scan passes over `name.*`), but a
+/// name with a '.' of its own may be missed.
 #[derive(Clone)]
 pub struct NameIndex {
     n: u32,
@@ -710,9 +717,6 @@ impl NameIndex {
     /// error means the kernel has no usable `kallsyms_seqs_of_names`
     /// (before 6.2) or `o.known` is empty: [`decode`] the table instead.
     pub fn new(mem: &dyn VirtRead, t: &KallsymsTables, o: &KallsymsOptions<'_>) -> Result<Self> {
-        let absent = Error::Unsupported(
-            "kallsyms: no kallsyms_seqs_of_names where the layout puts it (a kernel before 6.2?)",
-        );
         if o.known.is_empty() {
             return Err(Error::Unsupported(
                 "kallsyms: no known symbol to check a name index with",
@@ -723,80 +727,109 @@ impl NameIndex {
         }
         let mut w = Window::sized(mem, SMALL_WINDOW);
         let n = read_count(&mut w, t.num_syms, o)?;
-        let align = u64::from(o.ptr_size);
-        let blocks = u64::from(n).div_ceil(256);
+        let tokens = Tokens::read(mem, t, o.endian)?;
+        let (align, ptr) = (u64::from(o.ptr_size), u64::from(o.ptr_size));
+        let (n64, blocks) = (u64::from(n), u64::from(n).div_ceil(256));
         // Aligned as the tables are (the names are one of them).
         let names = t.names.0;
         let down = |x: u64| x.checked_sub(names).map(|d| names + d / align * align);
-        let seqs = t
-            .token_table
-            .0
-            .checked_sub(3 * u64::from(n))
-            .and_then(down)
-            .ok_or(absent)?;
-        let markers_at = seqs
-            .checked_sub(4 * blocks)
-            .and_then(down)
-            .filter(|&m| m > names)
-            .ok_or(absent)?;
-        if t.markers.is_some_and(|m| m.0 != markers_at) {
-            return Err(absent);
-        }
-        let mut markers = Vec::new();
-        for k in 0..blocks {
-            markers.push(w.u32(markers_at + 4 * k, o.endian)?);
-        }
-        let stream = markers_at - names;
-        let increasing = markers.windows(2).all(|p| p[0] < p[1]);
-        if markers.first() != Some(&0)
-            || !increasing
-            || markers.last().is_some_and(|&l| u64::from(l) >= stream)
-        {
-            return Err(absent);
-        }
-        let mut idx = NameIndex {
-            n,
-            names,
-            markers,
-            seqs,
-            tokens: Tokens::read(mem, t, o.endian)?,
-            addrs: AddrTable {
-                enc: AddrEncoding::Absolute,
-                table: 0,
-                width: 0,
-                rb: 0,
-            },
-            endian: o.endian,
-            ptr_size: o.ptr_size,
+        let up = |x: u64| down(x.checked_add(align - 1)?);
+        let before = |x: Option<u64>, len: u64| x?.checked_sub(len).and_then(down);
+        // 6.1 stable with the backport, 6.2 and 6.3: markers, seqs, token
+        // table. 6.4 on (scripts/kallsyms.c's new output order): markers,
+        // token table, token index, addresses or offsets, relative base,
+        // seqs.
+        let between = before(before(Some(t.token_table.0), 3 * n64), 4 * blocks)
+            .map(|m| (m, up(m + 4 * blocks)));
+        let last_table = match (t.relative_base, t.offsets, t.addresses) {
+            (Some(rb), _, _) => rb.0.checked_add(ptr),
+            (None, Some(off), _) => off.0.checked_add(4 * n64),
+            (None, None, Some(a)) => a.0.checked_add(ptr * n64),
+            _ => None,
         };
-        // The last block of names ends in the padding before the markers.
-        let last = (blocks - 1) as u32 * 256;
-        let mut end = u64::from(idx.markers[idx.markers.len() - 1]);
-        for _ in last..n {
-            let (len, hdr, _) = name_len(&mut w, idx.names, end, NameLen::TwoByte)?;
-            end += hdr + len as u64;
-        }
-        if end > stream || stream - end >= align {
-            return Err(absent);
-        }
-        let mut err = Error::Malformed("kallsyms: a known symbol is not at its address");
-        for enc in candidates(t, o)? {
-            idx.addrs = match AddrTable::new(&mut w, t, enc, o) {
-                Ok(a) => a,
-                Err(e) => {
-                    err = e;
-                    continue;
-                }
-            };
-            let mut found = true;
-            for &(name, addr) in o.known {
-                found &= idx.lookup(mem, name)?.map(|s| s.0 .0) == Some(addr);
+        let after = before(Some(t.token_table.0), 4 * blocks).map(|m| (m, last_table.and_then(up)));
+        let mut err = Error::Unsupported(
+            "kallsyms: no kallsyms_seqs_of_names where the layout puts it (a kernel before 6.2?)",
+        );
+        for (markers_at, seqs) in [between, after].into_iter().flatten() {
+            let Some(seqs) = seqs else { continue };
+            if t.markers.is_some_and(|m| m.0 != markers_at) || markers_at <= names {
+                continue;
             }
-            if found {
-                return Ok(idx);
+            let Some(markers) = Self::markers(&mut w, names, markers_at, n, o)? else {
+                continue;
+            };
+            let mut idx = NameIndex {
+                n,
+                names,
+                markers,
+                seqs,
+                tokens: tokens.clone(),
+                addrs: AddrTable {
+                    enc: AddrEncoding::Absolute,
+                    table: 0,
+                    width: 0,
+                    rb: 0,
+                },
+                endian: o.endian,
+                ptr_size: o.ptr_size,
+            };
+            for enc in candidates(t, o)? {
+                idx.addrs = match AddrTable::new(&mut w, t, enc, o) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        err = e;
+                        continue;
+                    }
+                };
+                let mut found = true;
+                for &(name, addr) in o.known {
+                    // A misplaced sequence table shows here as an error
+                    // (entries beyond N) or a wrong answer.
+                    found &= idx.lookup(mem, name).ok().flatten().map(|s| s.0 .0) == Some(addr);
+                }
+                if found {
+                    return Ok(idx);
+                }
+                err = Error::Malformed("kallsyms: a known symbol is not at its address");
             }
         }
         Err(err)
+    }
+
+    /// `kallsyms_markers` at `at`, if they look like this kernel's: u32
+    /// stream offsets of every 256th name, from 0, increasing, inside the
+    /// names stream, whose last block of names ends in the padding before
+    /// the markers.
+    fn markers(
+        w: &mut Window<'_>,
+        names: u64,
+        at: u64,
+        n: u32,
+        o: &KallsymsOptions<'_>,
+    ) -> Result<Option<Vec<u32>>> {
+        let blocks = u64::from(n).div_ceil(256);
+        let mut markers = Vec::new();
+        for k in 0..blocks {
+            markers.push(w.u32(at + 4 * k, o.endian)?);
+        }
+        let stream = at - names;
+        let increasing = markers.windows(2).all(|p| p[0] < p[1]);
+        let Some(&last) = markers.last() else {
+            return Ok(None);
+        };
+        if markers.first() != Some(&0) || !increasing || u64::from(last) >= stream {
+            return Ok(None);
+        }
+        let mut end = u64::from(last);
+        for _ in (blocks - 1) as u32 * 256..n {
+            match name_len(w, names, end, NameLen::TwoByte) {
+                Ok((len, hdr, _)) => end += hdr + len as u64,
+                Err(_) => return Ok(None),
+            }
+        }
+        let ends_there = end <= stream && stream - end < u64::from(o.ptr_size);
+        Ok(ends_there.then_some(markers))
     }
 
     /// Number of symbols.
@@ -877,6 +910,10 @@ impl NameIndex {
                 hi = mid;
             }
         }
+        // The symbols called `name` follow, and among them, on clang-LTO
+        // kernels (sorted by the name cut at its first '.' or ".llvm."),
+        // suffixed ones such as `name.constprop.0`: the scan goes on over
+        // `name.*`.
         let mut best: Option<(u8, u32, u8)> = None;
         for i in lo..self.n {
             if i - lo > MAX_SAME_NAME {
@@ -886,7 +923,14 @@ impl NameIndex {
             }
             let s = self.seq(&mut w, i)?;
             self.name(&mut w, s, &mut codes, &mut buf)?;
-            if buf.get(1..).unwrap_or_default() != key {
+            let got = buf.get(1..).unwrap_or_default();
+            if got != key {
+                if got
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.first() == Some(&b'.'))
+                {
+                    continue;
+                }
                 break;
             }
             let kind = buf[0];

@@ -78,6 +78,7 @@ pub struct KallsymsBuilder {
     name_len: NameLen,
     layout: KallsymsLayout,
     wide: bool,
+    lto: bool,
     syms: Vec<(Vec<u8>, u64)>,
 }
 
@@ -92,6 +93,7 @@ impl KallsymsBuilder {
             name_len: NameLen::TwoByte,
             layout: KallsymsLayout::New,
             wide: false,
+            lto: false,
             syms: Vec::new(),
         }
     }
@@ -119,6 +121,13 @@ impl KallsymsBuilder {
     /// (old kernels).
     pub fn wide_counts(mut self, wide: bool) -> Self {
         self.wide = wide;
+        self
+    }
+
+    /// Sorts `kallsyms_seqs_of_names` as clang-LTO kernels of 6.2 do: by
+    /// the name cut at its first '.', then by address.
+    pub fn lto_sort(mut self, lto: bool) -> Self {
+        self.lto = lto;
         self
     }
 
@@ -244,7 +253,15 @@ impl KallsymsBuilder {
         }
         // Symbol indexes sorted by name, 24-bit big-endian.
         let mut seqs: Vec<usize> = (0..n).collect();
-        seqs.sort_by(|&a, &b| syms[a].0.get(1..).cmp(&syms[b].0.get(1..)));
+        let key = |i: usize| {
+            let name = syms[i].0.get(1..).unwrap_or_default();
+            let cut = match self.lto {
+                true => name.split(|&c| c == b'.').next().unwrap_or(name),
+                false => name,
+            };
+            (cut, syms[i].1)
+        };
+        seqs.sort_by(|&a, &b| key(a).cmp(&key(b)));
         let mut seqs_bytes = Vec::new();
         for i in seqs {
             seqs_bytes.extend_from_slice(&(i as u32).to_be_bytes()[1..]);

@@ -275,14 +275,25 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         self.mem().read_u32_le(VirtAddr(addr))
     }
 
-    /// The idle task of CPU 0: pid 0, its `tasks` list consistent.
+    /// The idle task of CPU 0: pid 0, no mm, its `tasks` list consistent,
+    /// its comm "swapper" (INIT_TASK_COMM; "swapper/0" once the CPU is
+    /// up). The comm rules out the zeros and empty lists that fill most of
+    /// `init_task` when a candidate address is off by a member's offset.
     fn is_init_task(&self, t: u64) -> bool {
         let l = &self.l;
         let check = || -> Result<bool> {
             let (pid, tgid) = (self.u32_at(t + l.pid)?, self.u32_at(t + l.tgid)?);
             let next = self.ptr(t + l.tasks)?;
             let back = self.ptr(next + 8)?; // list_head.prev
-            Ok(pid == 0 && tgid == 0 && back == t + l.tasks && self.ptr(t + l.mm)? == 0)
+            let mut comm = [0u8; 8];
+            self.mem()
+                .read_virt_exact(VirtAddr(t + l.comm), &mut comm)?;
+            Ok(pid == 0
+                && tgid == 0
+                && back == t + l.tasks
+                && self.ptr(t + l.mm)? == 0
+                && comm.starts_with(b"swapper")
+                && matches!(comm[7], 0 | b'/'))
         };
         check().unwrap_or(false)
     }

@@ -19,6 +19,8 @@ pub(crate) struct LinuxData {
     pub syms: KernelSymbols,
     /// The kernel's BTF, read only as far as the types asked for.
     btf: Mutex<LazyBtf>,
+    /// The first BTF lookup that failed (corrupt or unreadable BTF).
+    btf_failed: Mutex<Option<Error>>,
     /// The walker's layout and `init_task` (by symbol or search), once
     /// resolved.
     pub walker: OnceLock<(kvm_proc::linux::Layout, u64)>,
@@ -82,18 +84,36 @@ impl LinuxData {
         Ok(LinuxData {
             syms,
             btf: Mutex::new(btf),
+            btf_failed: Mutex::new(None),
             walker: OnceLock::new(),
             modules: OnceLock::new(),
         })
     }
 
-    /// Runs a BTF lookup (loading what it needs from the dump).
-    pub fn btf<T>(&self, f: impl FnOnce(&mut LazyBtf) -> Result<T>) -> Result<T> {
-        let mut btf = self
-            .btf
-            .lock()
-            .map_err(|_| Error::Malformed("BTF: a lookup panicked"))?;
-        f(&mut btf)
+    /// Runs a BTF lookup, loading what it needs from the dump. The walkers
+    /// ask through `Option`s, so a lookup that fails (corrupt or unreadable
+    /// BTF) answers `None` here and is kept for [`LinuxData::btf_error`]:
+    /// the facade call reports it rather than a result missing fields.
+    pub fn btf<T>(&self, f: impl FnOnce(&mut LazyBtf) -> Result<Option<T>>) -> Option<T> {
+        let r = match self.btf.lock() {
+            Ok(mut btf) => f(&mut btf),
+            Err(_) => Err(Error::Malformed("BTF: a lookup panicked")),
+        };
+        r.unwrap_or_else(|e| {
+            if let Ok(mut first) = self.btf_failed.lock() {
+                first.get_or_insert(e);
+            }
+            None
+        })
+    }
+
+    /// The first BTF lookup that failed since the last call, if one did
+    /// (and forgets it: a facade call reports its own failures).
+    pub fn btf_error(&self) -> Result<()> {
+        match self.btf_failed.lock() {
+            Ok(mut first) => first.take().map_or(Ok(()), Err),
+            Err(_) => Err(Error::Malformed("BTF: a lookup panicked")),
+        }
     }
 }
 
@@ -123,8 +143,12 @@ impl KernelSymbols {
     /// where there is one.
     fn kallsyms(&self, kvm: &Kvm, name: &str) -> Option<u64> {
         if let Some(idx) = &self.index {
-            if let Ok(found) = idx.lookup(kvm, name) {
-                return found.map(|(a, _)| a.0);
+            match idx.lookup(kvm, name) {
+                Ok(Some((a, _))) => return Some(a.0),
+                // Clang-LTO kernels sort names without their `.suffix`: a
+                // name with a '.' of its own may sit elsewhere.
+                Ok(None) if !name.contains('.') => return None,
+                _ => {}
             }
         }
         self.all(kvm).ok()?.addr(name).map(|a| a.0)
@@ -220,22 +244,20 @@ impl kvm_proc::Kernel for KernelView<'_> {
         self.data.syms.addr(self.kvm, name)
     }
     fn offset_of(&self, path: &str) -> Option<u64> {
-        let m = self.data.btf(|b| b.member_path(self.kvm, path)).ok()??;
+        let m = self.data.btf(|b| b.member_path(self.kvm, path))?;
         Some(m.offset)
     }
     fn size_of(&self, name: &str) -> Option<u64> {
-        self.data
-            .btf(|b| match name.split_once('.') {
-                Some(_) => match b.member_path(self.kvm, name)? {
-                    Some(m) => b.size_of(self.kvm, m.type_id).map(Some),
-                    None => Ok(None),
-                },
-                None => b.size_of_name(self.kvm, name),
-            })
-            .ok()?
+        self.data.btf(|b| match name.split_once('.') {
+            Some(_) => match b.member_path(self.kvm, name)? {
+                Some(m) => b.size_of(self.kvm, m.type_id).map(Some),
+                None => Ok(None),
+            },
+            None => b.size_of_name(self.kvm, name),
+        })
     }
     fn enum_value(&self, name: &str) -> Option<i64> {
-        let v = self.data.btf(|b| b.enumerator(self.kvm, name)).ok()??;
+        let v = self.data.btf(|b| b.enumerator(self.kvm, name))?;
         Some(v.bits as i64)
     }
 }

@@ -217,3 +217,18 @@ fn getprocs_selects_as_the_bsd_ops_do() {
         }
     }
 }
+
+#[test]
+fn btf_the_cut_left_out_is_an_error_not_a_missing_type() {
+    // The fixture holds the part of the kernel's BTF that ps reads; a
+    // search for a type that is not there reads on into pages the cut
+    // left out: an error naming the cause, never "no such type".
+    let kd = kvm::Kvm::open_dump(core("amd64-kaslr")).unwrap();
+    let (off, size) = kd.type_info("task_struct.pid").unwrap().unwrap();
+    assert_eq!((off.is_some(), size), (true, 4));
+    let err = kd.type_info("no_such_struct.member").unwrap_err();
+    assert!(err.to_string().contains("excluded"), "{err}");
+    // The failure belongs to that call: the next ones still work.
+    assert_eq!(kd.type_info("task_struct.pid").unwrap(), Some((off, size)));
+    assert!(!kd.getprocs(kvm::ProcOp::All).unwrap().is_empty());
+}

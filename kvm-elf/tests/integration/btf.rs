@@ -719,3 +719,48 @@ fn lazy_blob_damage_is_an_error() {
         }
     }
 }
+
+#[test]
+fn names_are_bounded_as_the_kernel_bounds_them() {
+    use kvm_core::VirtAddr;
+    use kvm_elf::btf::MAX_NAME;
+    // 511 bytes is the longest name the kernel accepts; 512 is not.
+    for (len, ok) in [(MAX_NAME, true), (MAX_NAME + 1, false)] {
+        let mut b = BtfBuilder::new(Endian::Little);
+        b.int(&"n".repeat(len), 4, INT_SIGNED, 32);
+        assert_eq!(Btf::parse(&b.finish()).is_ok(), ok, "{len}");
+    }
+    // Many records naming one huge string: rejected at once, not after
+    // scanning the string once per record (a quadratic parse).
+    let mut b = BtfBuilder::new(Endian::Little);
+    b.int("int", 4, INT_SIGNED, 32);
+    let huge = b.string(&"x".repeat(4 << 20));
+    for _ in 0..20_000 {
+        b.raw(huge, Kind::Int.raw(), 0, false, 4, &[INT_SIGNED << 24 | 32]);
+    }
+    let blob = b.finish();
+    let space = in_memory(&blob, 0x10_0000);
+    within(5, || {
+        assert!(Btf::parse(&blob).is_err());
+        let lazy = kvm_elf::LazyBtf::new(&space, VirtAddr(0x10_0000), blob.len() as u64);
+        assert!(lazy.and_then(|mut l| l.composite(&space, "none")).is_err());
+    });
+}
+
+#[test]
+fn huge_array_indexes_into_old_style_bitfields_are_not_overflows() {
+    // S { E arr[] } with E { int x:1 at bit 7 as an old-style INT with
+    // offset 1 }: an index near 2^61 overflows the bit offset.
+    let mut b = BtfBuilder::new(Endian::Little);
+    let u8_ = b.int("unsigned char", 1, 0, 8);
+    let bit = b.int_bits("x_t", 1, 1, 1);
+    let e = b.struct_("E", 1, &[Field::new("x", bit, 7)]);
+    let arr = b.array(e, u8_, 0);
+    b.struct_("S", 8, &[Field::new("arr", arr, 0)]);
+    let btf = Btf::parse(&b.finish()).unwrap();
+    assert_eq!(
+        btf.member_path("S.arr[1].x").unwrap().unwrap().bit_offset,
+        16
+    );
+    assert!(btf.member_path("S.arr[2305843009213693951].x").is_err());
+}

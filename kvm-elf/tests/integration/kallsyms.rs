@@ -593,10 +593,13 @@ fn name_index_finds_what_the_decoded_table_does() {
         (Endian::Little, 4),
         (Endian::Big, 4),
     ] {
-        for enc in [
-            AddrEncoding::Absolute,
-            AddrEncoding::BaseRelative,
-            AddrEncoding::AbsolutePercpu,
+        for (layout, enc) in [
+            (KallsymsLayout::Seqs, AddrEncoding::Absolute),
+            (KallsymsLayout::Seqs, AddrEncoding::BaseRelative),
+            (KallsymsLayout::Seqs, AddrEncoding::AbsolutePercpu),
+            (KallsymsLayout::New, AddrEncoding::Absolute),
+            (KallsymsLayout::New, AddrEncoding::AbsolutePercpu),
+            (KallsymsLayout::New, AddrEncoding::PlaceRelative),
         ] {
             let base = base_for(ptr);
             let mut syms = symbols(base, 1500, enc == AddrEncoding::AbsolutePercpu, true);
@@ -607,16 +610,8 @@ fn name_index_finds_what_the_decoded_table_does() {
             syms.push((b'd', "twice".into(), base + 0x3000));
             syms.push((b'd', "twice".into(), base + 0x8000));
             syms.sort_by_key(|s| s.2);
-            let what = format!("{e:?} {ptr} {enc:?}");
-            let img = build(
-                e,
-                ptr,
-                enc,
-                NameLen::TwoByte,
-                KallsymsLayout::Seqs,
-                &syms,
-                tables_at(ptr),
-            );
+            let what = format!("{e:?} {ptr} {enc:?} {layout:?}");
+            let img = build(e, ptr, enc, NameLen::TwoByte, layout, &syms, tables_at(ptr));
             let mem = memory(&img, e, ptr, img.bytes.len());
             let known = [("_stext", base + 0x1000)];
             let mut o = KallsymsOptions::new(e, ptr);
@@ -670,5 +665,52 @@ fn name_index_finds_what_the_decoded_table_does() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 12);
+    assert_eq!(cases, 24);
+}
+
+#[test]
+fn name_index_on_clang_lto_order() {
+    use kallsyms::NameIndex;
+    // scripts/kallsyms of 6.2 on clang-LTO kernels sorts by the name cut at
+    // its first '.', so `foo` sits among `foo.*` by address.
+    let base = base_for(8);
+    let mut syms = symbols(base, 600, false, false);
+    let top = syms.iter().map(|s| s.2).max().unwrap();
+    for (i, name) in [
+        "foo.constprop.0",
+        "foo",
+        "foo.isra.1",
+        "foo_bar",
+        "fo",
+        "foo.llvm.77",
+    ]
+    .iter()
+    .enumerate()
+    {
+        syms.push((b't', name.to_string(), top + 0x100 * (i as u64 + 1)));
+    }
+    let mut b = KallsymsBuilder::new(Endian::Little, 8)
+        .layout(KallsymsLayout::Seqs)
+        .lto_sort(true);
+    for (k, n, a) in &syms {
+        b.push(*k, n, *a);
+    }
+    let img = b.build(VirtAddr(tables_at(8))).unwrap();
+    let mem = memory(&img, Endian::Little, 8, img.bytes.len());
+    let known = [("_stext", base + 0x1000)];
+    let mut o = KallsymsOptions::le64();
+    o.known = &known;
+    let t = KallsymsTables {
+        markers: None,
+        ..img.tables
+    };
+    let idx = NameIndex::new(&*mem, &t, &o).unwrap();
+    for (name, at) in [("foo", 2), ("foo_bar", 4), ("fo", 5)] {
+        assert_eq!(
+            idx.lookup(&*mem, name).unwrap(),
+            Some((VirtAddr(top + 0x100 * at), b't')),
+            "{name}"
+        );
+    }
+    assert_eq!(idx.lookup(&*mem, "fooo").unwrap(), None);
 }
