@@ -758,13 +758,9 @@ impl Btf {
         let Some(loaded) = &self.str_loaded else {
             return Ok(bytes_in(&self.data, self.strs, off)?);
         };
-        let first = off / STR_CHUNK;
-        if loaded.get(first) == Some(&false) {
-            return Err(Stop::Str(off));
-        }
         let s = bytes_in(&self.data, self.strs, off)?;
         // Chunks not loaded yet are zeros: the NUL found may be one of them.
-        for c in first..=(off + s.len()) / STR_CHUNK {
+        for c in off / STR_CHUNK..=(off + s.len()) / STR_CHUNK {
             if loaded.get(c) == Some(&false) {
                 return Err(Stop::Str(c * STR_CHUNK));
             }

@@ -353,7 +353,13 @@ fn read_name(
     let codes = codes
         .get_mut(..len)
         .ok_or(Error::Malformed("kallsyms: symbol name too long"))?;
-    w.read(names + off + hdr, codes)?;
+    let at = names.checked_add(off).and_then(|a| a.checked_add(hdr));
+    w.read(
+        at.ok_or(Error::Malformed(
+            "kallsyms: names wrap around the address space",
+        ))?,
+        codes,
+    )?;
     out.clear();
     for &c in codes.iter() {
         let t = tokens.get(c);
@@ -811,7 +817,11 @@ impl NameIndex {
         let blocks = u64::from(n).div_ceil(256);
         let mut markers = Vec::new();
         for k in 0..blocks {
-            markers.push(w.u32(at + 4 * k, o.endian)?);
+            // Unreadable: not where this kernel keeps them.
+            match at.checked_add(4 * k).map(|va| w.u32(va, o.endian)) {
+                Some(Ok(m)) => markers.push(m),
+                _ => return Ok(None),
+            }
         }
         let stream = at - names;
         let increasing = markers.windows(2).all(|p| p[0] < p[1]);
@@ -855,7 +865,13 @@ impl NameIndex {
     /// Entry `i` of `kallsyms_seqs_of_names`: a symbol index.
     fn seq(&self, w: &mut Window<'_>, i: u32) -> Result<u32> {
         let mut b = [0u8; 3];
-        w.read(self.seqs + 3 * u64::from(i), &mut b)?;
+        let at = self
+            .seqs
+            .checked_add(3 * u64::from(i))
+            .ok_or(Error::Malformed(
+                "kallsyms: kallsyms_seqs_of_names wraps around the address space",
+            ))?;
+        w.read(at, &mut b)?;
         let s = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         if s >= self.n {
             return Err(Error::Malformed(
