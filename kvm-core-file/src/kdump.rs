@@ -1388,12 +1388,17 @@ impl PageCache {
             .unwrap_or_default()
     }
 
+    /// Whether an entry keyed `k` holds the page of descriptor `d`.
+    fn holds(k: &PageDesc, d: &PageDesc) -> bool {
+        k.offset == d.offset && k.size == d.size && k.flags == d.flags
+    }
+
     fn get(&mut self, d: &PageDesc, off: u64, out: &mut [u8]) -> bool {
         self.clock += 1;
         let now = self.clock;
         let o = off as usize;
         for (k, used, page) in self.set(d) {
-            if k.offset == d.offset && k.size == d.size && k.flags == d.flags && !page.is_empty() {
+            if Self::holds(k, d) && !page.is_empty() {
                 if let Some(src) = page.get(o..o + out.len()) {
                     out.copy_from_slice(src);
                     *used = now;
@@ -1409,9 +1414,8 @@ impl PageCache {
         let now = self.clock;
         // Two readers may decompress the same page at once (the lock is
         // not held meanwhile): the second replaces the first's entry.
-        let same = |k: &PageDesc| k.offset == d.offset && k.size == d.size && k.flags == d.flags;
         let set = self.set(d);
-        let slot = match set.iter().position(|s| same(&s.0)) {
+        let slot = match set.iter().position(|s| Self::holds(&s.0, d)) {
             Some(i) => set.get_mut(i),
             None => set.iter_mut().min_by_key(|s| s.1),
         };
