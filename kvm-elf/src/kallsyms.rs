@@ -436,7 +436,10 @@ fn decode_names(
 fn read_markers(w: &mut Window<'_>, at: VirtAddr, n: u32, e: Endian, ptr: u8) -> Result<Vec<u64>> {
     let count = u64::from(n).div_ceil(256);
     let mut width = 4u8;
-    if count > 1 && ptr == 8 && w.u32(at.0 + 4, e)? == 0 {
+    let second =
+        at.0.checked_add(4)
+            .ok_or(Error::Malformed("kallsyms: markers wrap"))?;
+    if count > 1 && ptr == 8 && w.u32(second, e)? == 0 {
         width = 8;
     }
     let mut m = Vec::new();
@@ -700,7 +703,7 @@ pub fn decode(mem: &dyn VirtRead, t: &KallsymsTables, o: &KallsymsOptions<'_>) -
 pub struct NameIndex {
     n: u32,
     names: u64,
-    markers: Vec<u32>,
+    markers: Vec<u64>,
     seqs: u64,
     tokens: Tokens,
     addrs: AddrTable,
@@ -803,35 +806,31 @@ impl NameIndex {
         Err(err)
     }
 
-    /// `kallsyms_markers` at `at`, if they look like this kernel's: u32
-    /// stream offsets of every 256th name, from 0, increasing, inside the
-    /// names stream, whose last block of names ends in the padding before
-    /// the markers.
+    /// `kallsyms_markers` at `at`, if they look like this kernel's: stream
+    /// offsets of every 256th name, from 0, increasing, inside the names
+    /// stream, whose last block of names ends in the padding before the
+    /// markers.
     fn markers(
         w: &mut Window<'_>,
         names: u64,
         at: u64,
         n: u32,
         o: &KallsymsOptions<'_>,
-    ) -> Result<Option<Vec<u32>>> {
+    ) -> Result<Option<Vec<u64>>> {
         let blocks = u64::from(n).div_ceil(256);
-        let mut markers = Vec::new();
-        for k in 0..blocks {
-            // Unreadable: not where this kernel keeps them.
-            match at.checked_add(4 * k).map(|va| w.u32(va, o.endian)) {
-                Some(Ok(m)) => markers.push(m),
-                _ => return Ok(None),
-            }
-        }
+        // Unreadable: not where this kernel keeps them.
+        let Ok(markers) = read_markers(w, VirtAddr(at), n, o.endian, o.ptr_size) else {
+            return Ok(None);
+        };
         let stream = at - names;
         let increasing = markers.windows(2).all(|p| p[0] < p[1]);
         let Some(&last) = markers.last() else {
             return Ok(None);
         };
-        if markers.first() != Some(&0) || !increasing || u64::from(last) >= stream {
+        if markers.first() != Some(&0) || !increasing || last >= stream {
             return Ok(None);
         }
-        let mut end = u64::from(last);
+        let mut end = last;
         for _ in (blocks - 1) as u32 * 256..n {
             match name_len(w, names, end, NameLen::TwoByte) {
                 Ok((len, hdr, _)) => end += hdr + len as u64,
@@ -890,7 +889,7 @@ impl NameIndex {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         let block = self.markers.get((s / 256) as usize).copied().unwrap_or(0);
-        let mut off = u64::from(block);
+        let mut off = block;
         for _ in 0..s % 256 {
             let (len, hdr, _) = name_len(w, self.names, off, NameLen::TwoByte)?;
             off += hdr + len as u64;
