@@ -92,8 +92,7 @@ impl LinuxData {
 
     /// Runs a BTF lookup, loading what it needs from the dump. The walkers
     /// ask through `Option`s, so a lookup that fails (corrupt or unreadable
-    /// BTF) answers `None` here and is kept for [`LinuxData::btf_error`]:
-    /// the facade call reports it rather than a result missing fields.
+    /// BTF) answers `None` here and is kept for [`LinuxData::btf_checked`].
     pub fn btf<T>(&self, f: impl FnOnce(&mut LazyBtf) -> Result<Option<T>>) -> Option<T> {
         let r = match self.btf.lock() {
             Ok(mut btf) => f(&mut btf),
@@ -108,12 +107,21 @@ impl LinuxData {
     }
 
     /// The first BTF lookup that failed since the last call, if one did
-    /// (and forgets it: a facade call reports its own failures).
-    pub fn btf_error(&self) -> Result<()> {
+    /// (and forgets it).
+    fn take_btf_error(&self) -> Result<()> {
         match self.btf_failed.lock() {
             Ok(mut first) => first.take().map_or(Ok(()), Err),
             Err(_) => Err(Error::Malformed("BTF: a lookup panicked")),
         }
+    }
+
+    /// Runs `f`, whose BTF lookups answer `None` when they fail, and
+    /// returns the first such failure instead of its result: a facade
+    /// call reports its own failures, not a missing field.
+    pub fn btf_checked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _ = self.take_btf_error(); // another call's
+        let v = f()?;
+        self.take_btf_error().map(|()| v)
     }
 }
 

@@ -302,21 +302,18 @@ impl Kvm {
     ) -> Result<T, Error> {
         let data = self.linux_data()?;
         let view = KernelView { kvm: self, data };
-        let _ = data.btf_error(); // another call's
         let linux = match data.walker.get() {
             Some(&(layout, init_task)) => Linux::from_parts(&view, layout, init_task),
             None => {
-                let linux = Linux::new(&view).and_then(|l| data.btf_error().map(|()| l));
-                let linux = linux.map_err(|e| self.fail(e))?;
+                let linux = data
+                    .btf_checked(|| Linux::new(&view))
+                    .map_err(|e| self.fail(e))?;
                 let _ = data.walker.set(linux.parts());
                 linux
             }
         };
-        // A type lookup that failed on the way (the walkers ask for some
-        // types only when they meet them) is an error, not a missing field.
-        f(&linux)
-            .and_then(|v| data.btf_error().map(|()| v))
-            .map_err(|e| self.fail(e))
+        // The walkers ask for some types only when they meet them.
+        data.btf_checked(|| f(&linux)).map_err(|e| self.fail(e))
     }
 
     /// Looks up kernel symbols (`kvm_nlist`): each name's runtime address,
@@ -348,12 +345,15 @@ impl Kvm {
     pub fn type_info(&self, path: &str) -> Result<Option<(Option<u64>, u64)>, Error> {
         let data = self.linux_data()?;
         let view = KernelView { kvm: self, data };
-        let _ = data.btf_error(); // another call's
-        let size = kvm_proc::Kernel::size_of(&view, path);
-        let off = path
-            .contains('.')
-            .then(|| kvm_proc::Kernel::offset_of(&view, path));
-        data.btf_error().map_err(|e| self.fail(e))?;
+        let (size, off) = data
+            .btf_checked(|| {
+                let size = kvm_proc::Kernel::size_of(&view, path);
+                let off = path
+                    .contains('.')
+                    .then(|| kvm_proc::Kernel::offset_of(&view, path));
+                Ok((size, off))
+            })
+            .map_err(|e| self.fail(e))?;
         Ok(match off {
             Some(off) => off.zip(size).map(|(o, s)| (Some(o), s)),
             None => size.map(|s| (None, s)),
