@@ -41,7 +41,7 @@ use kvm_core_file::codec::{self, Compression};
 use kvm_core_file::kdump::{KdumpDump, PageState};
 use kvm_core_file::write::kdump::{self as kw, KdumpOptions};
 use kvm_core_file::write::{elf, IoSink};
-use kvm_core_file::{Arch, CpuState, Dump, DumpInfo, FileReader, ReadAt, VmCoreInfo};
+use kvm_core_file::{Arch, CpuState, FileReader, ReadAt, Source, SourceInfo, VmCoreInfo};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -96,7 +96,7 @@ fn lab_inputs() -> Vec<Input> {
 /// noise, zeros, repeated bytes (roughly a kernel's mix).
 #[derive(Debug)]
 struct Synth {
-    info: DumpInfo,
+    info: SourceInfo,
     ranges: Vec<MapRange>,
     data: Vec<Vec<u8>>,
 }
@@ -115,8 +115,8 @@ impl PhysRead for Synth {
     }
 }
 
-impl Dump for Synth {
-    fn info(&self) -> &DumpInfo {
+impl Source for Synth {
+    fn info(&self) -> &SourceInfo {
         &self.info
     }
     fn ranges(&self) -> &[MapRange] {
@@ -161,7 +161,7 @@ fn synth(pages: u64) -> Synth {
         });
         data.push(d);
     }
-    let mut info = DumpInfo::new("elf", Endian::Little);
+    let mut info = SourceInfo::new("elf", Endian::Little);
     info.arch = Some(Arch::X86_64);
     info.page_size = Some(PAGE);
     info.vmcoreinfo = VmCoreInfo::parse(b"OSRELEASE=6.1.0-synth\nPAGESIZE=4096\n").ok();
@@ -224,12 +224,12 @@ fn synthetic_inputs(dir: &Path) -> Vec<Input> {
         .collect()
 }
 
-fn open(path: &Path) -> Box<dyn Dump> {
+fn open(path: &Path) -> Box<dyn Source> {
     kvm_core_file::open(FileReader::open(path).expect("open")).expect("dump")
 }
 
 /// Every 4 KiB page wholly inside the dump's ranges, in address order.
-fn present_pages(d: &dyn Dump) -> Vec<u64> {
+fn present_pages(d: &dyn Source) -> Vec<u64> {
     let mut v = Vec::new();
     for r in d.ranges() {
         v.extend(r.start.div_ceil(PAGE)..r.end() / PAGE);

@@ -22,7 +22,7 @@ use kvm_core_file::codec::Compression;
 use kvm_core_file::kdump::{KdumpDump, PageState};
 use kvm_core_file::write::kdump::{self as kw, KdumpOptions};
 use kvm_core_file::write::{elf, IoSink};
-use kvm_core_file::{Arch, CpuState, Dump, DumpInfo, FileReader, VmCoreInfo};
+use kvm_core_file::{Arch, CpuState, FileReader, Source, SourceInfo, VmCoreInfo};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(path: &str) -> Res<Box<dyn Dump>> {
+fn open(path: &str) -> Res<Box<dyn Source>> {
     let f = FileReader::open(path).map_err(|e| format!("{path}: {e}"))?;
     Ok(kvm_core_file::open(f).map_err(|e| format!("{path}: {e}"))?)
 }
@@ -121,7 +121,7 @@ fn synth(args: &[String]) -> Res<ExitCode> {
             value: 0,
         })
         .collect();
-    let mut info = DumpInfo::new("elf", Endian::Little);
+    let mut info = SourceInfo::new("elf", Endian::Little);
     info.arch = Some(Arch::X86_64);
     info.vmcoreinfo = Some(VmCoreInfo::parse(
         b"OSRELEASE=6.1.0-synth\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff82a0a000\nNUMBER(phys_base)=0\nKERNELOFFSET=0\n",
@@ -249,7 +249,7 @@ fn compare(args: &[String]) -> Res<ExitCode> {
     })
 }
 
-fn read_page(d: &dyn Dump, pa: u64, buf: &mut [u8]) -> kvm_core::Result<()> {
+fn read_page(d: &dyn Source, pa: u64, buf: &mut [u8]) -> kvm_core::Result<()> {
     use kvm_core::PhysReadExt;
     d.read_phys_exact(PhysAddr(pa), buf)
 }
@@ -313,7 +313,7 @@ status {:#x} machine {:?} release {:?} sub {:?}",
 /// A tiny source: 6 pages in two ranges with a hole, and an excluded page.
 #[derive(Debug)]
 struct Tiny {
-    info: DumpInfo,
+    info: SourceInfo,
     map: Vec<MapRange>,
 }
 
@@ -338,8 +338,8 @@ impl PhysRead for Tiny {
     }
 }
 
-impl Dump for Tiny {
-    fn info(&self) -> &DumpInfo {
+impl Source for Tiny {
+    fn info(&self) -> &SourceInfo {
         &self.info
     }
     fn ranges(&self) -> &[MapRange] {
@@ -350,7 +350,7 @@ impl Dump for Tiny {
 fn seeds(args: &[String]) -> Res<ExitCode> {
     let dir = std::path::Path::new(args.first().ok_or("seeds DIR")?);
     std::fs::create_dir_all(dir)?;
-    let mut info = DumpInfo::new("seed", Endian::Little);
+    let mut info = SourceInfo::new("seed", Endian::Little);
     info.arch = Some(Arch::X86_64);
     info.vmcoreinfo = Some(VmCoreInfo::parse(b"OSRELEASE=6.1.0\nPAGESIZE=4096\n")?);
     info.cpus = vec![CpuState {

@@ -7,10 +7,10 @@
 //! Bytes between `p_filesz` and `p_memsz` exist but were not saved; reads
 //! there report [`Error::Excluded`].
 
-use crate::dump::{Arch, Dump, DumpInfo};
 use crate::notes;
 use crate::{ReadAt, Result};
 use alloc::vec::Vec;
+use kvm_core::{Arch, OsHint, Source, SourceInfo};
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, VirtAddr, VirtRead};
 
 const ET_CORE: u16 = 4;
@@ -45,7 +45,7 @@ pub struct Segment {
 #[derive(Debug)]
 pub struct ElfDump<R> {
     file: R,
-    info: DumpInfo,
+    info: SourceInfo,
     segments: Vec<Segment>,
     /// Physical ranges saved in the file; `value` is the file offset.
     phys: Vec<MapRange>,
@@ -58,11 +58,24 @@ pub struct ElfDump<R> {
 struct Header {
     is64: bool,
     endian: Endian,
+    /// `e_ident[EI_OSABI]`.
+    osabi: u8,
     machine: u16,
     flags: u32,
     phoff: u64,
     phentsize: u16,
     phnum: u32,
+}
+
+/// The OS an `EI_OSABI` names: FreeBSD writes `ELFOSABI_FREEBSD` (9) into
+/// its cores, OpenBSD `ELFOSABI_OPENBSD` (12); Linux leaves 0 (SYSV),
+/// which names no OS.
+fn os_of_abi(osabi: u8) -> Option<OsHint> {
+    match osabi {
+        9 => Some(OsHint::FreeBsd),
+        12 => Some(OsHint::OpenBsd),
+        _ => None,
+    }
 }
 
 fn field(b: &[u8], off: usize, len: usize, e: Endian) -> u64 {
@@ -82,8 +95,9 @@ impl<R: ReadAt> ElfDump<R> {
     pub fn open(file: R) -> Result<Self> {
         let h = header(&file)?;
         let segments = program_headers(&file, &h)?;
-        let mut info = DumpInfo::new("elf", h.endian);
+        let mut info = SourceInfo::new("elf", h.endian);
         info.arch = Some(Arch::from_elf_machine(h.machine));
+        info.os = os_of_abi(h.osabi);
         info.incomplete = h.flags & 1 != 0;
         let mut phys = Vec::new();
         let mut excluded = Vec::new();
@@ -293,6 +307,7 @@ fn header<R: ReadAt>(file: &R) -> Result<Header> {
         ));
     }
     Ok(Header {
+        osabi: b[7],
         is64,
         endian,
         machine: f(18, 2) as u16,
@@ -377,12 +392,15 @@ impl<R: ReadAt> VirtRead for ElfDump<R> {
     }
 }
 
-impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for ElfDump<R> {
-    fn info(&self) -> &DumpInfo {
+impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for ElfDump<R> {
+    fn info(&self) -> &SourceInfo {
         &self.info
     }
     fn ranges(&self) -> &[MapRange] {
         &self.phys
+    }
+    fn kernel_virt(&self) -> Option<&dyn VirtRead> {
+        (!self.virt.is_empty()).then_some(self as &dyn VirtRead)
     }
 }
 

@@ -5,10 +5,12 @@
 //! VMCOREINFO, CPU registers and so the kernel's page-table root.
 //!
 //! ```text
-//!  dump file ──ReadAt──► format parser (elf, kdump, …) ──► Dump: PhysRead + DumpInfo
-//!                                                            │
-//!                                      linux::kernel_paging ─┴─► a kvm_core translator
+//!  dump file ──ReadAt──► format parser (elf, kdump, …) ──► kvm_core::Source:
+//!                                                            PhysRead + SourceInfo
 //! ```
+//!
+//! Which OS wrote the dump, and so where its page tables are, is found
+//! above this crate (kvm-proc's OS layers) from the facts a source states.
 //!
 //! Parsers are `no_std` + `alloc` over anything that implements [`ReadAt`]
 //! (a byte slice, or with the `std` feature a file read with `pread`). The
@@ -29,23 +31,22 @@ extern crate alloc;
 extern crate std;
 
 pub mod codec;
-mod dump;
+mod detect;
 pub mod elf;
 pub mod flat;
 pub mod fuzz;
 mod io;
 pub mod kdump;
 pub mod lime;
-pub mod linux;
 pub mod notes;
-pub mod vmcoreinfo;
 pub mod write;
 
-pub use dump::{open, Arch, CpuState, Dump, DumpInfo};
+pub use detect::open;
 pub use flat::FlatReader;
 #[cfg(feature = "std")]
 pub use io::FileReader;
 pub use io::ReadAt;
 pub use kdump::KdumpDump;
-pub use kvm_core::{Error, Result};
-pub use vmcoreinfo::VmCoreInfo;
+pub use kvm_core::{
+    vmcoreinfo, Arch, CpuState, Error, OsHint, Result, Source, SourceInfo, VmCoreInfo,
+};

@@ -4,10 +4,10 @@
 //!
 //! No metadata beyond the ranges: no architecture, no VMCOREINFO.
 
-use crate::dump::{Dump, DumpInfo};
 use crate::{ReadAt, Result};
 use alloc::vec::Vec;
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead};
+use kvm_core::{OsHint, Source, SourceInfo};
 
 /// `"EMiL"` on disk: 0x4C694D45 little-endian.
 pub const MAGIC: u32 = 0x4C69_4D45;
@@ -17,7 +17,7 @@ const HEADER: u64 = 32;
 #[derive(Debug)]
 pub struct LimeDump<R> {
     file: R,
-    info: DumpInfo,
+    info: SourceInfo,
     ranges: Vec<MapRange>,
 }
 
@@ -72,7 +72,11 @@ impl<R: ReadAt> LimeDump<R> {
         }
         Ok(LimeDump {
             file,
-            info: DumpInfo::new("lime", Endian::Little),
+            info: SourceInfo {
+                // LiME is a Linux kernel module.
+                os: Some(OsHint::Linux),
+                ..SourceInfo::new("lime", Endian::Little)
+            },
             ranges,
         })
     }
@@ -85,53 +89,8 @@ impl<R: ReadAt> PhysRead for LimeDump<R> {
     }
 }
 
-impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for LimeDump<R> {
-    fn info(&self) -> &DumpInfo {
-        &self.info
-    }
-    fn ranges(&self) -> &[MapRange] {
-        &self.ranges
-    }
-}
-
-/// A raw image: file offset = physical address (LiME `format=padded`,
-/// `/dev/mem` copies). Not self-describing, so never auto-detected: the
-/// user names the format.
-#[derive(Debug)]
-pub struct RawDump<R> {
-    file: R,
-    info: DumpInfo,
-    ranges: [MapRange; 1],
-}
-
-impl<R: ReadAt> RawDump<R> {
-    /// The whole file as physical memory from address 0.
-    pub fn open(file: R) -> Result<Self> {
-        let len = file.size();
-        if len == 0 {
-            return Err(Error::Malformed("raw memory image is empty"));
-        }
-        Ok(RawDump {
-            file,
-            info: DumpInfo::new("raw", Endian::Little),
-            ranges: [MapRange {
-                start: 0,
-                len,
-                value: 0,
-            }],
-        })
-    }
-}
-
-impl<R: ReadAt> PhysRead for RawDump<R> {
-    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
-        crate::io::read_ranges(&self.file, &self.ranges, pa.0, buf)?
-            .ok_or(Error::NotInMemory { pa: pa.0 })
-    }
-}
-
-impl<R: ReadAt + Send + Sync + core::fmt::Debug> Dump for RawDump<R> {
-    fn info(&self) -> &DumpInfo {
+impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for LimeDump<R> {
+    fn info(&self) -> &SourceInfo {
         &self.info
     }
     fn ranges(&self) -> &[MapRange] {

@@ -2,9 +2,9 @@
 //! dump tools use: NT_PRSTATUS, VMCOREINFO, QEMU's CPU state
 //! (FORMATS.md §2.3).
 
-use crate::dump::{Arch, CpuState, DumpInfo};
 use crate::{Error, Result, VmCoreInfo};
 use kvm_core::Endian;
+use kvm_core::{Arch, CpuState, OsHint, SourceInfo};
 
 /// `NT_PRSTATUS`: one per CPU, name "CORE".
 pub const NT_PRSTATUS: u32 = 1;
@@ -128,7 +128,7 @@ pub fn qemu_cpu_state(desc: &[u8]) -> Option<(u64, u64)> {
 /// `NT_PRSTATUS` (parsed for `info.arch`), and CR3/CR4 from QEMU's CPU
 /// notes, matched to the CPUs in order. Shared by the ELF and kdump
 /// sources.
-pub fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
+pub fn read_notes(info: &mut SourceInfo, data: &[u8]) -> Result<()> {
     for note in Notes::new(data, info.endian) {
         let note = note?;
         match (note.name, note.kind) {
@@ -137,6 +137,8 @@ pub fn read_notes(info: &mut DumpInfo, data: &[u8]) -> Result<()> {
                 if info.page_size.is_none() {
                     info.page_size = v.page_size();
                 }
+                // Only Linux writes VMCOREINFO.
+                info.os.get_or_insert(OsHint::Linux);
                 info.vmcoreinfo = Some(v);
             }
             (b"CORE", NT_PRSTATUS) => {

@@ -29,7 +29,8 @@
 //! naming what failed and where. Bad input never panics.
 //!
 //! Features: `alloc` adds heap-backed helpers ([`RangeMap`],
-//! [`SparseMem`]); `builder` adds page-table builders used by tests,
+//! [`SparseMem`]) and the source contract ([`Source`], [`SourceInfo`],
+//! [`VmCoreInfo`]); `builder` adds page-table builders used by tests,
 //! benchmarks and synthetic dumps.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -47,9 +48,14 @@ mod error;
 pub mod fuzz;
 mod mem;
 mod range;
+#[cfg(feature = "alloc")]
+pub mod source;
 mod translate;
+#[cfg(feature = "alloc")]
+pub mod vmcoreinfo;
 
 pub use addr::{PhysAddr, VirtAddr};
+pub use arch::{Arch, Paging};
 pub use cache::CachedTranslate;
 pub use error::{Error, Result};
 #[cfg(feature = "alloc")]
@@ -60,4 +66,8 @@ pub use mem::{
 pub use range::MapRange;
 #[cfg(feature = "alloc")]
 pub use range::RangeMap;
+#[cfg(feature = "alloc")]
+pub use source::{CpuState, OsHint, Source, SourceInfo};
 pub use translate::{PageRun, Prot, Translate, Translated, Translation};
+#[cfg(feature = "alloc")]
+pub use vmcoreinfo::VmCoreInfo;

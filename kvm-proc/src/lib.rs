@@ -1,13 +1,23 @@
-//! Process walkers: Linux tasks (FreeBSD `allproc` and OpenBSD
+//! The OS layers: from a kernel memory source to the kernel's symbols,
+//! types and processes — Linux today (FreeBSD `allproc` and OpenBSD
 //! `allprocess` later).
 //!
-//! Written against a kernel address space and a symbol and type lookup
-//! ([`Kernel`]), never against a file format: processes, threads, argv and
-//! environment (read through each process's own page tables), the load
-//! average. Every structure offset comes from the kernel's own type
-//! information (BTF) through [`Kernel::offset_of`]: no hard-coded layouts.
+//! ```text
+//!  kvm_core::Source ──os::probe──► Box<dyn Os>  (one per OS: linux/)
+//!                                     │ kernel_paging ─► Machine (source + kernel translator)
+//!                                     ▼
+//!          symbols, types, processes, threads, argv/env, load average
+//! ```
 //!
-//! `no_std` + `alloc`.
+//! [`probe`] tries each OS layer in turn; the one that takes the source
+//! answers the facade's questions ([`Os`]). Walkers are written against a
+//! kernel address space and a symbol and type lookup ([`Kernel`]), never
+//! against a file format: every structure offset comes from the kernel's
+//! own type information (BTF) through [`Kernel::offset_of`], no
+//! hard-coded layouts.
+//!
+//! `no_std` + `alloc`: a kernel debugger runs the whole pipeline, source to
+//! argv, without std.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -15,12 +25,18 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod fuzz;
 pub mod linux;
+pub mod os;
+pub mod paging;
+
+pub use os::{paging_without_os, probe, Machine, NoOs, Os, TypeInfo};
+pub use paging::KernelPaging;
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kvm_core::{PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead};
+use kvm_core::{Arch, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead};
 
 /// What a walker needs from the layers below: the kernel's memory, its
 /// symbols and types, and a way to build a process's address space.
@@ -46,16 +62,6 @@ pub trait Kernel {
     fn size_of(&self, name: &str) -> Option<u64>;
     /// The value of an enumerator (`PIDTYPE_PGID`).
     fn enum_value(&self, name: &str) -> Option<i64>;
-}
-
-/// Architectures the walkers know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Arch {
-    /// x86-64.
-    X86_64,
-    /// 64-bit Arm.
-    Aarch64,
 }
 
 /// Strings that may be unavailable: a page of argv/env can be missing from

@@ -1,11 +1,13 @@
 //! kvm(3) for Rust: one interface to kernel memory, live or from a crash
 //! dump.
 //!
-//! The facade over the whole pipeline: open a dump (format, architecture
-//! and kernel paging found from its content), then read kernel virtual or
-//! physical memory, as BSD's libkvm offers it; errors carry the file name
-//! and the reason, and the last one is kept for [`Kvm::geterr`]. The `kvm`
-//! command-line tool is a binary of this crate behind the `cli` feature.
+//! The facade over the whole pipeline: open a source (a dump's format and
+//! architecture found from its content, its OS by kvm-proc's probe, the
+//! kernel's paging by that OS), then read kernel virtual or physical
+//! memory, look symbols up and list processes, as BSD's libkvm offers it;
+//! errors carry the file name and the reason, and the last one is kept for
+//! [`Kvm::geterr`]. The `kvm` command-line tool is a binary of this crate
+//! behind the `cli` feature.
 //!
 //! ```
 //! use kvm::{Kvm, ProcOp};
@@ -24,18 +26,25 @@
 //! # Ok::<(), kvm::Error>(())
 //! ```
 //!
-//! Status: Linux dumps (ELF cores, kdump-compressed, LiME, raw) work, on
+//! Status: Linux dumps (ELF cores, kdump-compressed, LiME) work, on
 //! x86-64 and arm64; live systems (kvm-dev) and the BSD dump formats are
 //! tracked in their issues.
 #![forbid(unsafe_code)]
 
+pub mod convert;
 mod error;
-mod linux;
+mod handle;
+mod info;
 mod open;
+mod procs;
 pub mod record;
+mod space;
 
 pub use error::Error;
+pub use handle::Kvm;
+pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
 pub use kvm_proc::{ModuleSymbol, Process, Thread};
-pub use open::{Info, Kvm, ProcOp};
+pub use open::OpenFlags;
+pub use procs::ProcOp;

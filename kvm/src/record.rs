@@ -3,23 +3,23 @@
 //! test fixtures are made this way).
 
 use kvm_core::{MapRange, PhysAddr, PhysRead, Result};
-use kvm_core_file::{Dump, DumpInfo};
+use kvm_core::{Source, SourceInfo};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// The 4 KiB frames read so far.
 pub type PageSet = Arc<Mutex<BTreeSet<u64>>>;
 
-/// A [`Dump`] that notes every 4 KiB frame it serves.
+/// A [`Source`] that notes every 4 KiB frame it serves.
 #[derive(Debug)]
 pub struct Recording {
-    inner: Box<dyn Dump>,
+    inner: Box<dyn Source>,
     pages: PageSet,
 }
 
 impl Recording {
     /// Wraps `inner`; the frames read go into `pages`.
-    pub fn new(inner: Box<dyn Dump>, pages: PageSet) -> Self {
+    pub fn new(inner: Box<dyn Source>, pages: PageSet) -> Self {
         Recording { inner, pages }
     }
 }
@@ -37,8 +37,8 @@ impl PhysRead for Recording {
     }
 }
 
-impl Dump for Recording {
-    fn info(&self) -> &DumpInfo {
+impl Source for Recording {
+    fn info(&self) -> &SourceInfo {
         self.inner.info()
     }
     fn ranges(&self) -> &[MapRange] {

@@ -25,7 +25,7 @@ const TASKS: &[Task] = &[
     (
         "nostd",
         nostd,
-        "build the no_std crates for bare-metal x86-64 and aarch64",
+        "build the no_std crates for bare-metal x86-64 and aarch64; run the no_std pipeline",
     ),
     (
         "fuzz-build",
@@ -235,6 +235,11 @@ fn ensure_target(target: &str) -> Result<(), String> {
 }
 
 fn nostd() -> Result<(), String> {
+    nostd_builds()?;
+    nostd_pipeline()
+}
+
+fn nostd_builds() -> Result<(), String> {
     for target in NO_STD_TARGETS {
         ensure_target(target)?;
         for krate in NO_STD_CRATES {
@@ -263,6 +268,59 @@ fn nostd() -> Result<(), String> {
                 run(c)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The committed fixtures the no_std pipeline is compared on.
+const NO_STD_FIXTURES: &[&str] = &[
+    "kvm/tests/data/amd64-kaslr/vmcore.kdump.xz",
+    "kvm/tests/data/arm64-kaslr/vmcore.kdump.xz",
+];
+
+/// Runs the whole Linux pipeline with the no_std crates only (kvm-proc's
+/// `nostd_ps` example: no std feature anywhere below it) on each committed
+/// fixture, and requires its output to equal `kvm ps`.
+fn nostd_pipeline() -> Result<(), String> {
+    let stdout = |mut c: Command| -> Result<Vec<u8>, String> {
+        let shown = format!("{c:?}").replace('"', "");
+        eprintln!("$ {shown}");
+        let out = c.output().map_err(|e| format!("cannot run {shown}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{shown} exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(out.stdout)
+    };
+    for core in NO_STD_FIXTURES {
+        let mut c = cargo();
+        c.args([
+            "run",
+            "-q",
+            "-p",
+            "kvm-proc",
+            "--example",
+            "nostd_ps",
+            "--",
+            core,
+        ]);
+        let nostd = stdout(c)?;
+        let mut c = cargo();
+        c.args(["run", "-q", "-p", "kvm", "--", "ps", "-M", core])
+            .env_remove("COLUMNS");
+        let kvm = stdout(c)?;
+        if nostd != kvm {
+            return Err(format!(
+                "{core}: the no_std pipeline printed\n{}\nbut kvm ps printed\n{}",
+                String::from_utf8_lossy(&nostd),
+                String::from_utf8_lossy(&kvm)
+            ));
+        }
+        let lines = nostd.iter().filter(|&&b| b == b'\n').count();
+        eprintln!("{core}: the no_std pipeline and kvm ps agree ({lines} lines)");
     }
     Ok(())
 }

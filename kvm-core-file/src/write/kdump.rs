@@ -4,7 +4,7 @@
 //! every zero page's descriptor points at, and pages that do not shrink
 //! stored raw.
 //!
-//! The source is any [`Dump`] (its [`Dump::ranges`] are the memory to
+//! The source is any [`Source`] (its [`Source::ranges`] are the memory to
 //! save) or any [`PhysRead`] with a list of ranges ([`write_from`]). A page
 //! the source reports as [`Error::Excluded`] is written as excluded (1st
 //! bitmap set, 2nd clear); so is every page [`KdumpOptions::keep`] rejects.
@@ -12,7 +12,7 @@
 //! filtered kdump's excluded pages excluded, pass
 //! [`crate::KdumpDump::memory_ranges`] to [`write_from`].
 //!
-//! VMCOREINFO and the CPU notes come from the source's [`DumpInfo`]: a
+//! VMCOREINFO and the CPU notes come from the source's [`SourceInfo`]: a
 //! VMCOREINFO note, one NT_PRSTATUS per CPU (pid, pc, sp) and, for x86-64
 //! CPUs with a CR3, one QEMU CPU-state note each — or a raw note buffer
 //! given in [`KdumpOptions::notes`].
@@ -22,7 +22,6 @@
 //! 0–6) on request, so that every layout the reader accepts can be made.
 
 use crate::codec::{self, Compression};
-use crate::dump::{Arch, Dump, DumpInfo};
 use crate::flat::{FLAT_HEADER_SIZE, FLAT_SIGNATURE};
 use crate::kdump::{
     SubHeaderLayout, BLOCK_SIZE_RANGE, KDUMP_SIGNATURE, MAX_PFN_LIMIT, PAGE_DESC_SIZE,
@@ -32,6 +31,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use kvm_core::{Arch, Source, SourceInfo};
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, Result};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
@@ -56,7 +56,7 @@ pub struct KdumpOptions {
     /// Keep only the PFNs for which this returns true.
     pub keep: Option<KeepFn>,
     /// A raw ELF note buffer to store instead of notes made from the
-    /// source's [`DumpInfo`].
+    /// source's [`SourceInfo`].
     pub notes: Option<Vec<u8>>,
     /// `dump_level` for the sub header (makedumpfile's `-d`).
     pub dump_level: u32,
@@ -131,7 +131,7 @@ pub struct WriteSummary {
 
 /// Writes `dump` as a plain kdump file to `out`.
 pub fn write<W: Write + Seek>(
-    dump: &dyn Dump,
+    dump: &dyn Source,
     opts: &KdumpOptions,
     out: W,
 ) -> Result<WriteSummary> {
@@ -140,7 +140,7 @@ pub fn write<W: Write + Seek>(
 
 /// Writes `dump` as a flattened kdump stream (`makedumpfile -F`) to `out`.
 pub fn write_flattened<W: Write>(
-    dump: &dyn Dump,
+    dump: &dyn Source,
     opts: &KdumpOptions,
     out: W,
 ) -> Result<WriteSummary> {
@@ -151,7 +151,7 @@ pub fn write_flattened<W: Write>(
 /// `info`, as a plain kdump file.
 pub fn write_from<W: Write + Seek>(
     mem: &dyn PhysRead,
-    info: &DumpInfo,
+    info: &SourceInfo,
     ranges: &[MapRange],
     opts: &KdumpOptions,
     out: W,
@@ -169,7 +169,7 @@ pub fn write_from<W: Write + Seek>(
 /// `info`, as a flattened kdump stream.
 pub fn write_flattened_from<W: Write>(
     mem: &dyn PhysRead,
-    info: &DumpInfo,
+    info: &SourceInfo,
     ranges: &[MapRange],
     opts: &KdumpOptions,
     out: W,
@@ -295,15 +295,15 @@ fn note(out: &mut Vec<u8>, e: Endian, name: &[u8], kind: u32, desc: &[u8]) -> us
 /// The notes a kdump (or ELF core) of `info` carries, in byte order `e`:
 /// one NT_PRSTATUS per CPU (pid, pc and sp; x86-64, arm64, i386), one QEMU
 /// CPU-state note (pc, sp, CR3, CR4) per x86-64 CPU with a CR3, and the
-/// VMCOREINFO note. Read back, they give the same [`DumpInfo::cpus`] and
-/// [`DumpInfo::vmcoreinfo`].
-pub fn notes_for(info: &DumpInfo, e: Endian) -> Vec<u8> {
+/// VMCOREINFO note. Read back, they give the same [`SourceInfo::cpus`] and
+/// [`SourceInfo::vmcoreinfo`].
+pub fn notes_for(info: &SourceInfo, e: Endian) -> Vec<u8> {
     make_notes(info, e, vmcoreinfo_text(info).as_deref()).0
 }
 
 /// The note buffer made from `info`, and the offset of the VMCOREINFO
 /// descriptor in it.
-fn make_notes(info: &DumpInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u8>, Option<usize>) {
+fn make_notes(info: &SourceInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u8>, Option<usize>) {
     let mut out = Vec::new();
     let mut d = Out { b: Vec::new(), e };
     for cpu in &info.cpus {
@@ -351,7 +351,7 @@ fn make_notes(info: &DumpInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u8>
     (out, vi)
 }
 
-fn vmcoreinfo_text(info: &DumpInfo) -> Option<Vec<u8>> {
+fn vmcoreinfo_text(info: &SourceInfo) -> Option<Vec<u8>> {
     let v = info.vmcoreinfo.as_ref()?;
     let mut t = Vec::new();
     for (k, val) in v.entries() {
@@ -449,7 +449,7 @@ fn read_page(mem: &dyn PhysRead, ranges: &[MapRange], pa: u64, page: &mut [u8]) 
 
 fn write_impl(
     mem: &dyn PhysRead,
-    info: &DumpInfo,
+    info: &SourceInfo,
     ranges: &[MapRange],
     opts: &KdumpOptions,
     sink: &mut dyn Sink,

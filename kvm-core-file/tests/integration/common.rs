@@ -3,7 +3,7 @@
 
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, Result};
 use kvm_core_file::write::{elf, kdump::notes_for, Sink};
-use kvm_core_file::{Arch, CpuState, Dump, DumpInfo, VmCoreInfo};
+use kvm_core_file::{Arch, CpuState, Source, SourceInfo, VmCoreInfo};
 
 /// Physical memory: disjoint ranges of bytes, plus ranges that exist but
 /// read as excluded.
@@ -11,7 +11,7 @@ use kvm_core_file::{Arch, CpuState, Dump, DumpInfo, VmCoreInfo};
 pub struct Mem {
     pub ranges: Vec<(u64, Vec<u8>)>,
     pub excluded: Vec<(u64, u64)>,
-    pub info: DumpInfo,
+    pub info: SourceInfo,
     pub map: Vec<MapRange>,
 }
 
@@ -36,8 +36,8 @@ impl PhysRead for Mem {
     }
 }
 
-impl Dump for Mem {
-    fn info(&self) -> &DumpInfo {
+impl Source for Mem {
+    fn info(&self) -> &SourceInfo {
         &self.info
     }
     fn ranges(&self) -> &[MapRange] {
@@ -81,8 +81,8 @@ pub fn page_content(kind: u64, pfn: u64, size: usize, rng: &mut Rng) -> Vec<u8> 
 }
 
 /// Facts of a Linux x86-64 dump with two CPUs (one with QEMU's CR3).
-pub fn x86_info() -> DumpInfo {
-    let mut info = DumpInfo::new("test", Endian::Little);
+pub fn x86_info() -> SourceInfo {
+    let mut info = SourceInfo::new("test", Endian::Little);
     info.arch = Some(Arch::X86_64);
     info.page_size = Some(4096);
     info.vmcoreinfo = Some(
@@ -114,7 +114,7 @@ NUMBER(phys_base)=-115343360\nKERNELOFFSET=9000000\nCRASHTIME=1700000000\n",
 /// Memory of `pages` pages of `page_size` in three ranges with holes
 /// between them (one range not page aligned at its end), of varied
 /// content; the last `excluded` pages of the second range read as excluded.
-pub fn memory(page_size: u64, pages: u64, excluded: u64, info: DumpInfo) -> Mem {
+pub fn memory(page_size: u64, pages: u64, excluded: u64, info: SourceInfo) -> Mem {
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let a = pages / 4;
     let b = pages / 2;

@@ -10,7 +10,7 @@ use kvm_core::{PhysAddr, PhysRead};
 use kvm_core_file::codec::Compression;
 use kvm_core_file::kdump::KdumpDump;
 use kvm_core_file::write::kdump::KdumpOptions;
-use kvm_core_file::Dump;
+use kvm_core_file::Source;
 
 /// Opens `bytes` and reads every saved page and a few holes; returns
 /// whether it opened.

@@ -9,12 +9,16 @@
 
 pub mod aarch64;
 pub mod i386;
+mod kind;
+mod paging;
 mod radix;
 pub mod x86_64;
 
 #[cfg(feature = "builder")]
 mod build;
 
+pub use kind::Arch;
+pub use paging::Paging;
 pub use radix::{Entry, MAX_WALK_TABLES};
 
 /// `Translate` for an architecture's `Mmu`: the shared radix walk.

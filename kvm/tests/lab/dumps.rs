@@ -13,7 +13,7 @@ const PAGE: u64 = 4096;
 fn find_phys(kd: &Kvm, needle: &[u8]) -> Option<u64> {
     let chunk = 1 << 20;
     let mut buf = vec![0u8; chunk + needle.len()];
-    for r in kd.dump().ranges() {
+    for r in kd.source().ranges() {
         let mut at = r.start;
         while at < r.end() {
             let n = kd.read_phys(at, &mut buf).ok()?;
@@ -44,7 +44,7 @@ fn linux_banner_reads_proc_version_in_every_dump() {
                 // (VA = PA + kimage_voffset), then read it back through the
                 // page tables below.
                 let pa = find_phys(&elf, &version).expect("banner text in physical memory");
-                let vi = elf.dump().info().vmcoreinfo.clone().expect("VMCOREINFO");
+                let vi = elf.source().info().vmcoreinfo.clone().expect("VMCOREINFO");
                 let voff = vi.number("kimage_voffset").expect("kimage_voffset");
                 (pa.wrapping_add(voff), "physical search + kimage_voffset")
             }
@@ -92,7 +92,7 @@ fn every_page_agrees_across_formats() {
         let base = Kvm::open_dump(set.dir.join("vmcore.elf")).unwrap();
         // Pages of each ELF segment (QEMU writes one per RAM block or ROM).
         let segments: Vec<Vec<u64>> = base
-            .dump()
+            .source()
             .ranges()
             .iter()
             .map(|r| {
@@ -115,7 +115,7 @@ fn every_page_agrees_across_formats() {
                 let before = c.absent;
                 for &pa in seg {
                     base.read_phys(pa, &mut x).unwrap();
-                    match other.dump().read_phys(kvm_core::PhysAddr(pa), &mut y) {
+                    match other.source().read_phys(kvm_core::PhysAddr(pa), &mut y) {
                         Ok(n) => {
                             assert_eq!(
                                 n, PAGE as usize,

@@ -10,6 +10,8 @@
 //! descriptors restrict what is below them with PXNTable 59, UXNTable 60
 //! and APTable 62:61.
 
+pub mod adrp;
+
 use super::radix::{Entry, Mmu};
 use crate::{Endian, Error, PhysAddr, Prot, Result};
 

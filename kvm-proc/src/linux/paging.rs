@@ -1,76 +1,13 @@
-//! The Linux kernel's page-table root and paging mode, from what a dump
-//! states (VMCOREINFO, QEMU CPU notes): the one place where this crate
-//! knows which OS wrote the dump (FORMATS.md §6.4, §6.5).
+//! The Linux kernel's page-table root and paging mode, from what a source
+//! states (VMCOREINFO, else QEMU's CPU notes) (FORMATS.md §6.4, §6.5).
 
-use crate::dump::{Arch, DumpInfo};
-use crate::{Error, Result};
-use core::ops::ControlFlow;
-use kvm_core::arch::aarch64::{Aarch64, Granule, Half};
+use crate::paging::{from_cpu_notes, KernelPaging};
+use kvm_core::arch::aarch64::{Aarch64, Granule};
 use kvm_core::arch::x86_64::X86_64;
-use kvm_core::{PageRun, PhysAddr, PhysRead, Translate, Translation, VirtAddr};
+use kvm_core::{Arch, Error, Paging, PhysAddr, Result, SourceInfo};
 
 /// `__START_KERNEL_map`: where the x86-64 kernel image mapping starts.
 pub const X86_64_START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
-
-/// The kernel address space of a Linux dump: its paging (a translator,
-/// see [`ArchPaging`]) and a note of where its root came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelPaging {
-    /// The kernel's paging; also builds process address spaces.
-    pub arch: ArchPaging,
-    /// Where the root came from (for `kvm info`).
-    pub source: &'static str,
-}
-
-/// A paging configuration, concrete (the kernel's, or a process's made
-/// from it by [`ArchPaging::user`]), and a translator itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArchPaging {
-    /// x86-64.
-    X86_64(X86_64),
-    /// arm64 (the kernel half).
-    Aarch64(Aarch64),
-}
-
-impl ArchPaging {
-    /// The kernel's top table.
-    pub fn root(&self) -> PhysAddr {
-        match self {
-            ArchPaging::X86_64(t) => t.root(),
-            ArchPaging::Aarch64(t) => t.root(),
-        }
-    }
-
-    /// A translator for a process whose top table (`mm->pgd`) is at
-    /// physical address `pgd`: the same paging mode (levels, masks,
-    /// granule, VA size); on arm64 the user half (TTBR0).
-    pub fn user(&self, pgd: PhysAddr) -> ArchPaging {
-        match *self {
-            ArchPaging::X86_64(t) => ArchPaging::X86_64(t.with_root(pgd)),
-            ArchPaging::Aarch64(t) => ArchPaging::Aarch64(t.with_half(Half::User, pgd)),
-        }
-    }
-}
-
-impl Translate for ArchPaging {
-    #[inline]
-    fn translate(&self, mem: &dyn PhysRead, va: VirtAddr) -> Result<Translation> {
-        match self {
-            ArchPaging::X86_64(t) => t.translate(mem, va),
-            ArchPaging::Aarch64(t) => t.translate(mem, va),
-        }
-    }
-    fn walk(
-        &self,
-        mem: &dyn PhysRead,
-        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
-    ) -> Result<()> {
-        match self {
-            ArchPaging::X86_64(t) => t.walk(mem, f),
-            ArchPaging::Aarch64(t) => t.walk(mem, f),
-        }
-    }
-}
 
 /// Finds the kernel's page tables.
 ///
@@ -80,7 +17,7 @@ impl Translate for ArchPaging {
 /// QEMU's CPU note. arm64: `SYMBOL(swapper_pg_dir)` minus
 /// `NUMBER(kimage_voffset)`, VA size 64 − `NUMBER(TCR_EL1_T1SZ)` (else
 /// `NUMBER(VA_BITS)`), granule = `PAGESIZE`.
-pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
+pub fn kernel_paging(info: &SourceInfo) -> Result<KernelPaging> {
     let vi = info.vmcoreinfo.as_ref();
     match info.arch {
         Some(Arch::X86_64) => {
@@ -102,18 +39,12 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
                     t = t.with_encryption_mask(mask);
                 }
                 return Ok(KernelPaging {
-                    arch: ArchPaging::X86_64(t),
+                    paging: Paging::X86_64(t),
                     source: "VMCOREINFO init_top_pgt and phys_base",
                 });
             }
-            let cpu = info.cpus.iter().find(|c| c.cr3.is_some_and(|c| c != 0));
-            if let Some((cr3, cr4)) = cpu.and_then(|c| Some((c.cr3?, c.cr4.unwrap_or(0)))) {
-                let levels = if cr4 & (1 << 12) != 0 { 5 } else { 4 };
-                let t = X86_64::new(PhysAddr(cr3), levels)?;
-                return Ok(KernelPaging {
-                    arch: ArchPaging::X86_64(t),
-                    source: "CR3 of QEMU's CPU note",
-                });
+            if let Some(p) = from_cpu_notes(info) {
+                return p;
             }
             Err(Error::Unsupported(
                 "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note",
@@ -145,7 +76,7 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
             let t = Aarch64::kernel(PhysAddr(pgd.wrapping_sub(voff)), granule, va_bits)?
                 .with_pa52(pa52);
             Ok(KernelPaging {
-                arch: ArchPaging::Aarch64(t),
+                paging: Paging::Aarch64(t),
                 source: "VMCOREINFO swapper_pg_dir and kimage_voffset",
             })
         }
@@ -155,5 +86,81 @@ pub fn kernel_paging(info: &DumpInfo) -> Result<KernelPaging> {
         None => Err(Error::Unsupported(
             "the dump does not say which architecture it is",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvm_core::{Endian, VmCoreInfo};
+
+    fn info(arch: Arch, vmcoreinfo: &str) -> SourceInfo {
+        let mut i = SourceInfo::new("kdump", Endian::Little);
+        i.arch = Some(arch);
+        i.vmcoreinfo = Some(VmCoreInfo::parse(vmcoreinfo.as_bytes()).unwrap());
+        i
+    }
+
+    #[test]
+    fn x86_64_root_from_init_top_pgt_and_phys_base() {
+        let i = info(
+            Arch::X86_64,
+            "SYMBOL(init_top_pgt)=ffffffff8a40a000\nNUMBER(phys_base)=115343360\nNUMBER(pgtable_l5_enabled)=1\n",
+        );
+        let p5 = kernel_paging(&i).unwrap();
+        assert_eq!(
+            p5.paging.root().0,
+            0xffff_ffff_8a40_a000 - X86_64_START_KERNEL_MAP + 115_343_360
+        );
+        match p5.paging {
+            Paging::X86_64(t) => assert_eq!(t.levels(), 5),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p5.source, "VMCOREINFO init_top_pgt and phys_base");
+    }
+
+    #[test]
+    fn x86_64_falls_back_to_the_cr3_note() {
+        let mut i = info(Arch::X86_64, "OSRELEASE=6.1.0\n");
+        assert_eq!(
+            kernel_paging(&i),
+            Err(Error::Unsupported(
+                "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note"
+            ))
+        );
+        i.cpus.push(kvm_core::CpuState {
+            cr3: Some(0x1234_5000),
+            cr4: Some(1 << 12),
+            ..Default::default()
+        });
+        let p = kernel_paging(&i).unwrap();
+        assert_eq!(
+            (p.paging.root().0, p.source),
+            (0x1234_5000, "CR3 of QEMU's CPU note")
+        );
+    }
+
+    #[test]
+    fn arm64_root_from_swapper_pg_dir_and_kimage_voffset() {
+        let i = info(
+            Arch::Aarch64,
+            "PAGESIZE=16384\nSYMBOL(swapper_pg_dir)=ffff800081a5c000\nNUMBER(kimage_voffset)=0xffff7fff40000000\nNUMBER(VA_BITS)=47\n",
+        );
+        let p = kernel_paging(&i).unwrap();
+        assert_eq!(
+            p.paging.root().0,
+            0xffff_8000_81a5_c000 - 0xffff_7fff_4000_0000
+        );
+        match p.paging {
+            Paging::Aarch64(t) => assert_eq!((t.granule(), t.va_bits()), (Granule::K16, 47)),
+            other => panic!("{other:?}"),
+        }
+        let i = info(Arch::Aarch64, "PAGESIZE=4096\n");
+        assert_eq!(
+            kernel_paging(&i),
+            Err(Error::Unsupported(
+                "VMCOREINFO lacks SYMBOL(swapper_pg_dir)"
+            ))
+        );
     }
 }

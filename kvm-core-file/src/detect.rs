@@ -1,0 +1,40 @@
+//! Opening a dump by its content: the format is chosen from the first
+//! bytes, never from the file name.
+
+use crate::{ReadAt, Result};
+use alloc::boxed::Box;
+use kvm_core::{Error, Source};
+
+/// ELF magic.
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+/// kdump-compressed signature.
+const KDUMP_MAGIC: &[u8] = b"KDUMP   ";
+/// makedumpfile's flattened-stream signature.
+const FLAT_MAGIC: &[u8] = b"makedumpfile\0\0\0\0";
+/// LiME header magic, little-endian 0x4C694D45.
+const LIME_MAGIC: &[u8] = b"EMiL";
+
+/// Opens a dump, choosing the format by its content.
+///
+/// Returns [`Error::Malformed`] naming the format when its header is
+/// damaged, and [`Error::Unsupported`] when no known format matches.
+pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Result<Box<dyn Source>> {
+    let mut magic = [0u8; 16];
+    let n = r.read_at(0, &mut magic)?;
+    let magic = &magic[..n];
+    if magic.starts_with(ELF_MAGIC) {
+        return Ok(Box::new(crate::elf::ElfDump::open(r)?));
+    }
+    if magic.starts_with(KDUMP_MAGIC) || magic.starts_with(FLAT_MAGIC) {
+        return Ok(Box::new(crate::kdump::KdumpDump::open(r)?));
+    }
+    if magic.starts_with(LIME_MAGIC) {
+        return Ok(Box::new(crate::lime::LimeDump::open(r)?));
+    }
+    if magic.starts_with(b"DISKDUMP") {
+        return Err(Error::Unsupported("legacy diskdump files"));
+    }
+    Err(Error::Unsupported(
+        "unknown dump format (not ELF, kdump, flattened kdump or LiME)",
+    ))
+}

@@ -1,0 +1,28 @@
+//! Linux: found from VMCOREINFO, symbols from the kernel's own kallsyms,
+//! types from its BTF, then the task list, threads, argv/env, load
+//! average and uname, with every structure offset taken from the BTF.
+//!
+//! ```text
+//!  Source ──probe──► LinuxOs ──paging (VMCOREINFO / CR3)──► Machine
+//!                       │
+//!                       ├─ symbols: kallsyms index / decoded table, -N, VMCOREINFO
+//!                       ├─ btf: __start_BTF or searched after the kallsyms tables
+//!                       └─ walker over a View (Kernel): layout, anchors, tasks, modules
+//! ```
+
+mod anchors;
+mod btf;
+mod layout;
+mod modules;
+mod os;
+pub mod paging;
+mod state;
+mod symbols;
+mod view;
+mod walker;
+
+pub use layout::Layout;
+pub use os::{probe, LinuxOs};
+pub use paging::kernel_paging;
+pub use state::{loadavg_value, state_letter};
+pub use walker::{Linux, MAX_ARGS, MAX_TASKS};

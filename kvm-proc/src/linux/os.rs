@@ -1,0 +1,184 @@
+//! Linux as an [`Os`]: found from VMCOREINFO, its symbols and types loaded
+//! from the kernel's own memory on first use.
+
+use super::btf::KernelBtf;
+use super::layout::Layout;
+use super::symbols::KernelSymbols;
+use super::view::View;
+use super::walker::Linux;
+use crate::os::{Machine, Os, TypeInfo};
+use crate::paging::KernelPaging;
+use crate::{Kernel, ModuleSymbol, Process, Strings};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::OnceCell;
+use kvm_core::{Error, OsHint, Result, Source, VmCoreInfo};
+use kvm_elf::SymbolTable;
+
+/// Takes a source that carries VMCOREINFO (and does not say it is
+/// another OS).
+pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, &'static str> {
+    let info = source.info();
+    if info.os.is_some_and(|os| os != OsHint::Linux) {
+        return Err("the source names another OS");
+    }
+    let vi = info
+        .vmcoreinfo
+        .clone()
+        .ok_or("the dump has no VMCOREINFO")?;
+    Ok(Box::new(LinuxOs::new(vi)))
+}
+
+/// A Linux kernel: VMCOREINFO, then what it leads to.
+#[derive(Debug)]
+pub struct LinuxOs {
+    vi: VmCoreInfo,
+    /// The kernel file's symbols (`-N`), until the kernel's are loaded.
+    extra: Option<SymbolTable>,
+    /// The kernel's symbols and BTF, loaded on first use.
+    data: OnceCell<Result<Data>>,
+}
+
+/// What is learnt from the kernel's memory.
+#[derive(Debug)]
+struct Data {
+    syms: KernelSymbols,
+    btf: KernelBtf,
+    /// The walker's layout and `init_task`, once resolved.
+    walker: OnceCell<(Layout, u64)>,
+    /// Symbols of loaded modules, read on first use.
+    modules: OnceCell<Vec<ModuleSymbol>>,
+}
+
+impl LinuxOs {
+    /// A Linux kernel described by `vi`.
+    pub fn new(vi: VmCoreInfo) -> Self {
+        LinuxOs {
+            vi,
+            extra: None,
+            data: OnceCell::new(),
+        }
+    }
+
+    /// The kernel's symbols and BTF, found on first call (kallsyms tables
+    /// from VMCOREINFO, see [`KernelSymbols::new`] and [`KernelBtf::find`]).
+    fn data(&self, m: &Machine<'_>) -> Result<&Data> {
+        let d = self.data.get_or_init(|| {
+            let syms = KernelSymbols::new(m, &self.vi, self.extra.clone())?;
+            let btf = KernelBtf::find(m, &self.vi, &syms)?;
+            Ok(Data {
+                syms,
+                btf,
+                walker: OnceCell::new(),
+                modules: OnceCell::new(),
+            })
+        });
+        d.as_ref().map_err(|e| *e)
+    }
+
+    fn view<'a>(&'a self, m: &'a Machine<'a>, d: &'a Data) -> View<'a> {
+        View {
+            m,
+            vi: &self.vi,
+            syms: &d.syms,
+            btf: &d.btf,
+            init_task: d.walker.get().map(|&(_, t)| t),
+        }
+    }
+
+    /// Runs `f` on the walker (resolving its layout and `init_task` the
+    /// first time); BTF failures on the way are the call's error.
+    fn with_walker<T>(
+        &self,
+        m: &Machine<'_>,
+        f: impl FnOnce(&Linux<'_, View<'_>>) -> Result<T>,
+    ) -> Result<T> {
+        let d = self.data(m)?;
+        let view = self.view(m, d);
+        let linux = match d.walker.get() {
+            Some(&(layout, init_task)) => Linux::from_parts(&view, layout, init_task),
+            None => {
+                let linux = d.btf.checked(|| Linux::new(&view))?;
+                let _ = d.walker.set(linux.parts());
+                linux
+            }
+        };
+        // The walkers ask for some types only when they meet them.
+        d.btf.checked(|| f(&linux))
+    }
+}
+
+impl Os for LinuxOs {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn kernel_paging(&self, source: &dyn Source) -> Result<KernelPaging> {
+        super::paging::kernel_paging(source.info())
+    }
+
+    fn kaslr_offset(&self) -> Option<u64> {
+        self.vi.kernel_offset()
+    }
+
+    fn add_kernel_symbols(&mut self, table: SymbolTable) -> Result<()> {
+        if self.data.get().is_some() {
+            return Err(Error::Unsupported("symbols were already loaded"));
+        }
+        self.extra = Some(table);
+        Ok(())
+    }
+
+    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<u64>> {
+        let d = self.data(m)?;
+        Ok(self.view(m, d).symbol(name))
+    }
+
+    fn symbols(&self, m: &Machine<'_>) -> Result<&SymbolTable> {
+        self.data(m)?.syms.all(m)
+    }
+
+    fn module_symbols(&self, m: &Machine<'_>) -> Result<&[ModuleSymbol]> {
+        let d = self.data(m)?;
+        if let Some(v) = d.modules.get() {
+            return Ok(v);
+        }
+        let v = self.with_walker(m, |l| l.module_symbols())?;
+        Ok(d.modules.get_or_init(|| v))
+    }
+
+    fn type_info(&self, m: &Machine<'_>, path: &str) -> Result<Option<TypeInfo>> {
+        let d = self.data(m)?;
+        let view = self.view(m, d);
+        let (size, off) = d.btf.checked(|| {
+            let size = view.size_of(path);
+            let off = path.contains('.').then(|| view.offset_of(path));
+            Ok((size, off))
+        })?;
+        Ok(match off {
+            Some(off) => off.zip(size).map(|(o, s)| (Some(o), s)),
+            None => size.map(|s| (None, s)),
+        })
+    }
+
+    fn processes(&self, m: &Machine<'_>) -> Result<Vec<Process>> {
+        self.with_walker(m, |l| l.processes())
+    }
+
+    fn argv(&self, m: &Machine<'_>, p: &Process) -> Result<Strings> {
+        self.with_walker(m, |l| Ok(l.argv(p.task)))
+    }
+
+    fn envv(&self, m: &Machine<'_>, p: &Process) -> Result<Strings> {
+        self.with_walker(m, |l| Ok(l.envv(p.task)))
+    }
+
+    fn loadavg(&self, m: &Machine<'_>) -> Result<[f64; 3]> {
+        self.with_walker(m, |l| l.loadavg())
+    }
+
+    fn release(&self, m: &Machine<'_>) -> Result<String> {
+        self.with_walker(m, |l| l.release())
+    }
+}

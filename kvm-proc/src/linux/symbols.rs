@@ -1,0 +1,101 @@
+//! The Linux kernel's symbols: its own kallsyms in memory (searched by
+//! name through their sequence index, decoded whole only when a listing
+//! needs them), the kernel file's (`-N`), and VMCOREINFO's.
+
+use alloc::vec::Vec;
+use core::cell::OnceCell;
+use kvm_core::{Error, Result, VirtRead, VmCoreInfo};
+use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables, NameIndex};
+use kvm_elf::SymbolTable;
+
+/// The kernel's symbols, in lookup order.
+#[derive(Debug)]
+pub(super) struct KernelSymbols {
+    /// Where the kernel's kallsyms tables are (VMCOREINFO, 6.0+).
+    tables: Option<KallsymsTables>,
+    /// By-name lookups without decoding (kernels with
+    /// `kallsyms_seqs_of_names`).
+    index: Option<NameIndex>,
+    /// Symbols of the kernel file given with `-N` (System.map or vmlinux),
+    /// relocated by the dump's KASLR offset: used for names the kernel's
+    /// own kallsyms lacks (data symbols on arm64).
+    extra: Option<SymbolTable>,
+    /// The whole table (kallsyms in memory, runtime addresses; the `-N`
+    /// file's before 6.0), decoded on first need.
+    all: OnceCell<Result<SymbolTable>>,
+    /// Symbols VMCOREINFO gives, which every kallsyms decoding must agree
+    /// with.
+    known: Vec<(&'static str, u64)>,
+}
+
+impl KernelSymbols {
+    /// Finds the kernel's kallsyms from VMCOREINFO (the `-N` file's
+    /// symbols, `extra`, for kernels before 6.0), with the by-name index
+    /// where the kernel has one.
+    pub fn new(mem: &dyn VirtRead, vi: &VmCoreInfo, extra: Option<SymbolTable>) -> Result<Self> {
+        let extra = match extra {
+            Some(t) => Some(t.relocated(vi.kernel_offset().unwrap_or(0))?),
+            None => None,
+        };
+        let tables = KallsymsTables::from_symbols(|n| vi.symbol(n));
+        let mut syms = KernelSymbols {
+            tables,
+            index: None,
+            extra,
+            all: OnceCell::new(),
+            known: vi
+                .symbol("_stext")
+                .map(|a| ("_stext", a))
+                .into_iter()
+                .collect(),
+        };
+        // Kernels before 6.2 (without the backport) have no sequence
+        // index: their table is decoded whole, on first lookup.
+        syms.index = tables.and_then(|t| NameIndex::new(mem, &t, &syms.options()).ok());
+        Ok(syms)
+    }
+
+    /// How the kernel's kallsyms are decoded (x86-64 and arm64), checked
+    /// against what VMCOREINFO knows.
+    fn options(&self) -> KallsymsOptions<'_> {
+        let mut o = KallsymsOptions::le64();
+        o.known = &self.known;
+        o
+    }
+
+    /// The kernel's whole symbol table, decoded on first call.
+    pub fn all(&self, mem: &dyn VirtRead) -> Result<&SymbolTable> {
+        let all = self.all.get_or_init(|| match &self.tables {
+            Some(t) => kallsyms::decode(mem, t, &self.options()).map(|k| k.table),
+            // Kernels before 6.0 do not say where their kallsyms are; the
+            // kernel file's symbols then serve alone.
+            None => self.extra.clone().ok_or(Error::Unsupported(
+                "VMCOREINFO lacks the kallsyms_* symbols (kernels before 6.0): give the kernel's System.map with -N",
+            )),
+        });
+        all.as_ref().map_err(|e| *e)
+    }
+
+    /// The address of `name` in the kernel's own kallsyms, by the index
+    /// where there is one.
+    pub fn kallsyms(&self, mem: &dyn VirtRead, name: &str) -> Option<u64> {
+        if let Some(idx) = &self.index {
+            match idx.lookup(mem, name) {
+                Ok(Some((a, _))) => return Some(a.0),
+                // Clang-LTO kernels sort names without their `.suffix`: a
+                // name with a '.' of its own may sit elsewhere.
+                Ok(None) if !name.contains('.') => return None,
+                _ => {}
+            }
+        }
+        self.all(mem).ok()?.addr(name).map(|a| a.0)
+    }
+
+    /// The address of `name`: the kernel's kallsyms, then the `-N` file,
+    /// then VMCOREINFO.
+    pub fn addr(&self, mem: &dyn VirtRead, vi: &VmCoreInfo, name: &str) -> Option<u64> {
+        self.kallsyms(mem, name)
+            .or_else(|| self.extra.as_ref().and_then(|t| t.addr(name)).map(|a| a.0))
+            .or_else(|| vi.symbol(name))
+    }
+}

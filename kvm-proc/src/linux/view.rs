@@ -1,0 +1,61 @@
+//! The [`Kernel`] the walker reads through: a [`Machine`] with the
+//! kernel's symbols and BTF.
+
+use super::btf::KernelBtf;
+use super::symbols::KernelSymbols;
+use crate::{Kernel, Machine};
+use alloc::boxed::Box;
+use kvm_core::{Arch, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead, VmCoreInfo};
+
+/// A Linux kernel as the walker sees it.
+pub(super) struct View<'a> {
+    pub m: &'a Machine<'a>,
+    pub vi: &'a VmCoreInfo,
+    pub syms: &'a KernelSymbols,
+    pub btf: &'a KernelBtf,
+    /// `init_task`, once found (by symbol or search).
+    pub init_task: Option<u64>,
+}
+
+impl Kernel for View<'_> {
+    fn arch(&self) -> Arch {
+        self.m.paging.arch()
+    }
+    fn kernel(&self) -> &dyn VirtRead {
+        self.m
+    }
+    fn phys(&self) -> &dyn PhysRead {
+        self.m.phys()
+    }
+    fn kernel_to_phys(&self, va: VirtAddr) -> Result<PhysAddr> {
+        self.m.kernel_to_phys(va)
+    }
+    fn user_paging(&self, pgd: PhysAddr) -> Result<Box<dyn Translate + '_>> {
+        Ok(Box::new(self.m.paging.user(pgd)))
+    }
+    fn symbol(&self, name: &str) -> Option<u64> {
+        if name == "init_task" {
+            if let Some(a) = self.init_task {
+                return Some(a);
+            }
+        }
+        self.syms.addr(self.m, self.vi, name)
+    }
+    fn offset_of(&self, path: &str) -> Option<u64> {
+        let m = self.btf.with(|b| b.member_path(self.m, path))?;
+        Some(m.offset)
+    }
+    fn size_of(&self, name: &str) -> Option<u64> {
+        self.btf.with(|b| match name.split_once('.') {
+            Some(_) => match b.member_path(self.m, name)? {
+                Some(m) => b.size_of(self.m, m.type_id).map(Some),
+                None => Ok(None),
+            },
+            None => b.size_of_name(self.m, name),
+        })
+    }
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        let v = self.btf.with(|b| b.enumerator(self.m, name))?;
+        Some(v.bits as i64)
+    }
+}

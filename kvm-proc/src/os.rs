@@ -1,0 +1,156 @@
+//! The OS layer: what the facade asks of the operating system whose
+//! memory a source holds, and the probe that picks it.
+//!
+//! A source states facts (kvm-core's [`Source`]); an OS layer turns them
+//! into a kernel: where its page tables are, its symbols and types, its
+//! processes. The facade holds one [`Os`] (from [`probe`]) and no
+//! OS-specific code. OS layers are `no_std` + `alloc`, so a kernel
+//! debugger runs the whole pipeline without std.
+
+use crate::paging::KernelPaging;
+use crate::{ModuleSymbol, Process, Strings};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kvm_core::{
+    Paging, PhysAddr, PhysRead, Result, Source, Translate, Translated, VirtAddr, VirtRead,
+};
+use kvm_elf::SymbolTable;
+
+/// A kernel's address space as an OS layer reads it: the source, and the
+/// kernel's translator (cached or not, as the caller decided: live
+/// memory is never cached) with the paging it was made from.
+#[derive(Clone, Copy)]
+pub struct Machine<'a> {
+    /// Physical memory and its facts.
+    pub source: &'a dyn Source,
+    /// The kernel's translator.
+    pub kernel: &'a dyn Translate,
+    /// The kernel's paging (to build process address spaces).
+    pub paging: Paging,
+}
+
+impl core::fmt::Debug for Machine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Machine")
+            .field("source", &self.source)
+            .field("paging", &self.paging)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Machine<'_> {
+    /// The physical address of a kernel virtual address.
+    pub fn kernel_to_phys(&self, va: VirtAddr) -> Result<PhysAddr> {
+        self.kernel.translate(self.phys(), va).map(|t| t.pa)
+    }
+
+    /// Physical memory.
+    pub fn phys(&self) -> &dyn PhysRead {
+        self.source
+    }
+}
+
+impl VirtRead for Machine<'_> {
+    fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> Result<usize> {
+        Translated::new(self.phys(), self.kernel).read_virt(va, buf)
+    }
+}
+
+/// A member's offset (`None` for a type) and size, from the kernel's
+/// types.
+pub type TypeInfo = (Option<u64>, u64);
+
+/// What the facade asks of an operating system's kernel.
+///
+/// Methods that read kernel memory take the [`Machine`]; an OS keeps what
+/// it learns (symbols, types, anchors) between calls. `Send`, not `Sync`:
+/// lookups fill caches, so a shared handle puts the OS behind a lock.
+pub trait Os: Send + core::fmt::Debug {
+    /// The OS's name as `kvm info` prints it (`linux`).
+    fn name(&self) -> &'static str;
+
+    /// The kernel's paging, from the source's facts (and, for OSes that
+    /// need one, the kernel file's symbols: call after
+    /// [`Os::add_kernel_symbols`]).
+    fn kernel_paging(&self, source: &dyn Source) -> Result<KernelPaging>;
+
+    /// The KASLR slide of the kernel image, if the source states it.
+    fn kaslr_offset(&self) -> Option<u64>;
+
+    /// Adds the symbols of the kernel file (`-N`: a System.map or
+    /// vmlinux, link-time addresses). Before the first lookup only.
+    fn add_kernel_symbols(&mut self, table: SymbolTable) -> Result<()>;
+
+    /// A kernel symbol's runtime address (the kernel's own tables first,
+    /// then the kernel file's), not counting modules.
+    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<u64>>;
+
+    /// The kernel's whole symbol table (runtime addresses).
+    fn symbols(&self, m: &Machine<'_>) -> Result<&SymbolTable>;
+
+    /// The symbols of loaded modules.
+    fn module_symbols(&self, m: &Machine<'_>) -> Result<&[ModuleSymbol]>;
+
+    /// The offset and size of a member path (`task_struct.mm`) or the size
+    /// of a type (`task_struct`), from the kernel's own types.
+    fn type_info(&self, m: &Machine<'_>, path: &str) -> Result<Option<TypeInfo>>;
+
+    /// Every process (thread-group leader), with its threads.
+    fn processes(&self, m: &Machine<'_>) -> Result<Vec<Process>>;
+
+    /// The arguments of a process, read through its own page tables.
+    fn argv(&self, m: &Machine<'_>, p: &Process) -> Result<Strings>;
+
+    /// The environment of a process.
+    fn envv(&self, m: &Machine<'_>, p: &Process) -> Result<Strings>;
+
+    /// The 1, 5 and 15-minute load averages.
+    fn loadavg(&self, m: &Machine<'_>) -> Result<[f64; 3]>;
+
+    /// The running kernel's release (`uname -r`).
+    fn release(&self, m: &Machine<'_>) -> Result<String>;
+}
+
+/// An OS layer's test of a source: the OS, or why it does not apply.
+pub type Probe = fn(&dyn Source) -> core::result::Result<Box<dyn Os>, &'static str>;
+
+/// The OS layers, tried in order.
+pub const PROBES: &[(&str, Probe)] = &[("linux", crate::linux::probe)];
+
+/// Why no OS layer took a source: each layer's name and reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoOs(pub Vec<(&'static str, &'static str)>);
+
+impl core::fmt::Display for NoOs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no OS layer recognises the kernel")?;
+        for (i, (os, why)) in self.0.iter().enumerate() {
+            write!(f, "{} {os}: {why}", if i == 0 { " (" } else { ";" })?;
+        }
+        if !self.0.is_empty() {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+/// The first OS layer of [`PROBES`] that takes `source`.
+pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, NoOs> {
+    let mut why = Vec::new();
+    for (name, p) in PROBES {
+        match p(source) {
+            Ok(os) => return Ok(os),
+            Err(e) => why.push((*name, e)),
+        }
+    }
+    Err(NoOs(why))
+}
+
+/// The kernel's paging when no OS layer took the source (a QEMU dump of
+/// an unknown kernel still has its CPUs' CR3), or the error saying why
+/// there is none.
+pub fn paging_without_os(source: &dyn Source) -> Result<KernelPaging> {
+    let info = source.info();
+    crate::paging::from_cpu_notes(info).unwrap_or_else(|| Err(crate::paging::none_found(info)))
+}

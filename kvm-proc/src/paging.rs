@@ -1,0 +1,45 @@
+//! The kernel's paging when no OS layer knows better: the page-table root
+//! a CPU held when the dump was taken (QEMU's CPU-state notes carry CR3
+//! and CR4), which maps the kernel whatever the OS.
+
+use kvm_core::arch::x86_64::X86_64;
+use kvm_core::{Arch, Error, Paging, PhysAddr, Result, SourceInfo};
+
+/// A kernel's paging and where its root came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelPaging {
+    /// The kernel's paging; also builds process address spaces
+    /// ([`Paging::user`]).
+    pub paging: Paging,
+    /// Where the root came from (for `kvm info`).
+    pub source: &'static str,
+}
+
+/// `CR4.LA57`: 5-level paging.
+const CR4_LA57: u64 = 1 << 12;
+
+/// The paging of the first CPU note with a non-zero CR3 (x86-64 QEMU
+/// dumps), or `None`.
+pub fn from_cpu_notes(info: &SourceInfo) -> Option<Result<KernelPaging>> {
+    if info.arch != Some(Arch::X86_64) {
+        return None;
+    }
+    let cpu = info.cpus.iter().find(|c| c.cr3.is_some_and(|c| c != 0))?;
+    let (cr3, cr4) = (cpu.cr3?, cpu.cr4.unwrap_or(0));
+    let levels = if cr4 & CR4_LA57 != 0 { 5 } else { 4 };
+    Some(X86_64::new(PhysAddr(cr3), levels).map(|t| KernelPaging {
+        paging: Paging::X86_64(t),
+        source: "CR3 of QEMU's CPU note",
+    }))
+}
+
+/// Why a source without an OS layer has no paging.
+pub(crate) fn none_found(info: &SourceInfo) -> Error {
+    match info.arch {
+        Some(Arch::X86_64) => Error::Unsupported(
+            "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note",
+        ),
+        Some(_) => Error::Unsupported("no OS layer knows this kernel's page tables"),
+        None => Error::Unsupported("the dump does not say which architecture it is"),
+    }
+}

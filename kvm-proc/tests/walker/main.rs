@@ -1,0 +1,9 @@
+//! The Linux process walker over a fake kernel (`fake`): real x86-64 page
+//! tables, made-up structure layouts, hostile lists and pointers.
+
+mod args;
+mod fake;
+mod hostile;
+mod layout;
+mod normal;
+mod zombie;

@@ -1,0 +1,104 @@
+//! The `kvm` command: kernel memory from a crash dump, BSD-style
+//! (`-M core`, `-N kernel`). One module per command; each parses its
+//! arguments, calls the facade and prints.
+
+mod convert;
+mod info;
+mod loadavg;
+mod nlist;
+mod ps;
+mod read;
+mod types;
+mod util;
+
+use clap::{Parser, Subcommand};
+use kvm::Kvm;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A command's result: errors are printed as `kvm: {error}`.
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kvm",
+    version,
+    about = "Read kernel memory from a crash dump (kvm(3) for Rust)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Where kernel memory comes from (BSD ps conventions).
+#[derive(clap::Args, Debug)]
+struct Source {
+    /// The crash dump; without it, the running kernel (/proc/kcore).
+    #[arg(short = 'M', value_name = "CORE")]
+    core: Option<PathBuf>,
+    /// The kernel's System.map or vmlinux, for symbols the dump's own
+    /// kallsyms lacks (link-time addresses, relocated by the dump's KASLR
+    /// offset).
+    #[arg(short = 'N', value_name = "KERNEL")]
+    kernel: Option<PathBuf>,
+}
+
+impl Source {
+    /// Opens the source read-only, as `kvm_openfiles(3)`.
+    fn open(&self) -> std::result::Result<Kvm, kvm::Error> {
+        Kvm::openfiles(
+            self.kernel.as_deref(),
+            self.core.as_deref(),
+            kvm::OpenFlags::ReadOnly,
+        )
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Facts about the dump: format, architecture, kernel release, paging.
+    Info(info::Args),
+    /// Read memory: kernel virtual addresses, or physical with --phys.
+    Read(read::Args),
+    /// List processes (like BSD ps), kernel threads included.
+    Ps(ps::Args),
+    /// Look up kernel symbols (kvm_nlist).
+    Nlist(nlist::Args),
+    /// Member offsets and type sizes from the kernel's own BTF
+    /// (`task_struct.mm`, `mm_struct`).
+    Types(types::Args),
+    /// The 1, 5 and 15-minute load averages.
+    Loadavg(loadavg::Args),
+    /// Write the dump's memory in another format.
+    Convert(convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `kvm ps | head`: the reader left; that is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kvm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result {
+    match cli.cmd {
+        Cmd::Info(a) => info::run(a),
+        Cmd::Read(a) => read::run(a),
+        Cmd::Ps(a) => ps::run(a),
+        Cmd::Nlist(a) => nlist::run(a),
+        Cmd::Types(a) => types::run(a),
+        Cmd::Loadavg(a) => loadavg::run(a),
+        Cmd::Convert(a) => convert::run(a),
+    }
+}

@@ -1,0 +1,49 @@
+//! `kvm nlist`: kernel symbol addresses (kvm_nlist).
+
+use crate::util::hex_opt;
+use crate::{Result, Source};
+
+// Its help is the doc comment of `Cmd::Nlist`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    src: Source,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Symbol names.
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+pub fn run(a: Args) -> Result {
+    let kd = a.src.open()?;
+    let names = &a.names;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let found = kd.nlist(&refs)?;
+    if a.json {
+        let m: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&found)
+            .map(|(n, a)| (n.clone(), hex_opt(*a)))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    for (n, a) in names.iter().zip(&found) {
+        match a {
+            Some(a) => println!("{a:016x} {n}"),
+            None => println!("{:>16} {n}", "-"),
+        }
+    }
+    if found.iter().any(Option::is_none) {
+        return Err(format!(
+            "{}: {} of {} symbols not found",
+            kd.path().display(),
+            found.iter().filter(|a| a.is_none()).count(),
+            names.len()
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `kvm types`: member offsets and type sizes from the kernel's BTF.
+
+use crate::{Result, Source};
+
+// Its help is the doc comment of `Cmd::Types`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    src: Source,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Member paths (`struct.member[.member…]`) or type names.
+    #[arg(required = true)]
+    paths: Vec<String>,
+}
+
+pub fn run(a: Args) -> Result {
+    let kd = a.src.open()?;
+    let mut m = serde_json::Map::new();
+    for p in &a.paths {
+        let found = kd.type_info(p)?;
+        if !a.json {
+            match found {
+                Some((Some(o), s)) => println!("{p}: offset {o} size {s}"),
+                Some((None, s)) => println!("{p}: size {s}"),
+                None => println!("{p}: not found"),
+            }
+        }
+        let v = match found {
+            Some((off, size)) => serde_json::json!({"offset": off, "size": size}),
+            None => serde_json::Value::Null,
+        };
+        m.insert(p.clone(), v);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    }
+    Ok(())
+}

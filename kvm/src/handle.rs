@@ -1,0 +1,352 @@
+//! The open kernel (`kvm_t`): one source, the OS layer that recognised its
+//! kernel, and the kvm(3) calls over them.
+
+use crate::space::KernelSpace;
+use crate::{Error, Info, OpenFlags, ProcOp};
+use kvm_core::{PhysAddr, Source, Translate, Translated, Translation, VirtAddr, VirtRead};
+use kvm_elf::SymbolTable;
+use kvm_proc::{Machine, ModuleSymbol, NoOs, Os, Process, Strings};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// An open kernel memory source (`kvm_t`).
+pub struct Kvm {
+    path: PathBuf,
+    source: Box<dyn Source>,
+    flags: OpenFlags,
+    /// Live memory: translations are never cached.
+    live: bool,
+    /// The OS layer that took the source, or why none did. Its lookups
+    /// fill caches, so calls take turns.
+    os: Result<Mutex<Box<dyn Os>>, NoOs>,
+    /// The kernel's address space, found on first use (after `-N`: an
+    /// OS may need the kernel file's symbols for its root).
+    space: OnceLock<Result<KernelSpace, kvm_core::Error>>,
+    /// The kernel's whole symbol table, copied out of the OS on first use.
+    symbols: OnceLock<SymbolTable>,
+    /// The symbols of loaded modules, likewise.
+    modules: OnceLock<Vec<ModuleSymbol>>,
+    last_error: Mutex<String>,
+}
+
+impl std::fmt::Debug for Kvm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kvm")
+            .field("path", &self.path)
+            .field("source", &self.source)
+            .field("flags", &self.flags)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kvm {
+    /// A handle over an already opened `source` (a dump, a live door, or
+    /// a source of the caller's own), named `path` in errors. The OS
+    /// layers are probed now; the kernel's paging and symbols are found on
+    /// first use.
+    pub fn from_source(
+        path: impl AsRef<Path>,
+        source: Box<dyn Source>,
+        flags: OpenFlags,
+        live: bool,
+    ) -> Kvm {
+        let os = kvm_proc::probe(&*source).map(Mutex::new);
+        Kvm {
+            path: path.as_ref().to_path_buf(),
+            live: live || source.info().live,
+            source,
+            flags,
+            os,
+            space: OnceLock::new(),
+            symbols: OnceLock::new(),
+            modules: OnceLock::new(),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    /// Adds the symbols of the kernel file `path` (`-N`): a `System.map`
+    /// or an ELF vmlinux, with link-time addresses that are relocated by
+    /// the dump's KASLR offset. They answer for names the kernel's own
+    /// kallsyms lacks. Call before the first symbol lookup.
+    pub fn set_kernel_file(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
+        let table = if bytes.starts_with(b"\x7fELF") {
+            SymbolTable::from_elf(&bytes)
+        } else {
+            SymbolTable::from_system_map(&bytes)
+        }
+        .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
+        let at = |e| Error::core(Some(path.to_path_buf()), e);
+        let os = self.os.as_ref().map_err(|n| at(no_os(n)))?;
+        let mut os = os.lock().map_err(|_| at(poisoned()))?;
+        os.add_kernel_symbols(table).map_err(at)
+    }
+
+    /// The file this source reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The source (physical memory and its facts).
+    pub fn source(&self) -> &dyn Source {
+        &*self.source
+    }
+
+    /// How the source was opened.
+    pub fn flags(&self) -> OpenFlags {
+        self.flags
+    }
+
+    /// Records `e` as the last error ([`Kvm::geterr`]) and returns it with
+    /// the file name.
+    fn fail(&self, e: kvm_core::Error) -> Error {
+        let err = Error::core(Some(self.path.clone()), e);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = err.to_string();
+        }
+        err
+    }
+
+    /// The kernel's address space, found on first call: the OS layer's
+    /// paging, else the CPU state a dump carries.
+    fn space(&self) -> Result<&KernelSpace, kvm_core::Error> {
+        let space = self.space.get_or_init(|| {
+            let found = match &self.os {
+                Ok(os) => os
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .kernel_paging(&*self.source),
+                Err(_) => kvm_proc::paging_without_os(&*self.source),
+            }?;
+            Ok(KernelSpace::new(found, self.live))
+        });
+        space.as_ref().map_err(|e| *e)
+    }
+
+    /// Runs `f` on the OS layer with the kernel's address space; its
+    /// failure is the call's error.
+    fn with_os<T>(
+        &self,
+        f: impl FnOnce(&dyn Os, &Machine<'_>) -> kvm_core::Result<T>,
+    ) -> Result<T, Error> {
+        let run = || {
+            let os = self.os.as_ref().map_err(no_os)?;
+            let space = self.space()?;
+            let os = os.lock().map_err(|_| poisoned())?;
+            f(&**os, &space.machine(&*self.source))
+        };
+        run().map_err(|e| self.fail(e))
+    }
+
+    /// Reads kernel virtual memory at `addr` (`kvm_read`): returns the
+    /// bytes read, fewer than `buf.len()` when the read runs into an
+    /// unmapped or missing page; an error when not even the first byte can
+    /// be read.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        self.read_virt(VirtAddr(addr), buf)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Reads physical memory at `addr`.
+    pub fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        self.source
+            .read_phys(PhysAddr(addr), buf)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Writes kernel virtual memory at `addr` (`kvm_write`), page by page
+    /// through the kernel's page tables; returns the bytes written. Refused
+    /// unless opened [`OpenFlags::ReadWrite`] on a source that takes
+    /// writes (dumps never do).
+    pub fn write(&self, addr: u64, buf: &[u8]) -> Result<usize, Error> {
+        let run = || {
+            if self.flags != OpenFlags::ReadWrite {
+                return Err(kvm_core::Error::ReadOnly);
+            }
+            let space = self.space()?;
+            let mut done = 0usize;
+            while done < buf.len() {
+                let va = VirtAddr(addr.wrapping_add(done as u64));
+                let t = space.translate(&*self.source, va)?;
+                let n = usize::try_from(t.len)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len() - done);
+                let w = self.source.write_phys(t.pa, &buf[done..done + n])?;
+                done += w;
+                if w < n {
+                    break;
+                }
+            }
+            Ok(done)
+        };
+        run().map_err(|e| self.fail(e))
+    }
+
+    /// Writes physical memory at `addr`, as [`Kvm::write`] does.
+    pub fn write_phys(&self, addr: u64, buf: &[u8]) -> Result<usize, Error> {
+        if self.flags != OpenFlags::ReadWrite {
+            return Err(self.fail(kvm_core::Error::ReadOnly));
+        }
+        self.source
+            .write_phys(PhysAddr(addr), buf)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Translates a kernel virtual address.
+    pub fn translate(&self, addr: u64) -> Result<Translation, Error> {
+        let space = self.space().map_err(|e| self.fail(e))?;
+        space
+            .translate(&*self.source, VirtAddr(addr))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Looks up kernel symbols (`kvm_nlist`): each name's runtime address,
+    /// from the kernel's own tables (then the `-N` kernel file, the
+    /// source's own, and the symbols of loaded modules), or `None`.
+    pub fn nlist(&self, names: &[&str]) -> Result<Vec<Option<u64>>, Error> {
+        let mut out = self.with_os(|os, m| {
+            names
+                .iter()
+                .map(|n| os.symbol(m, n))
+                .collect::<kvm_core::Result<Vec<_>>>()
+        })?;
+        if out.iter().any(Option::is_none) {
+            // A module list that cannot be read (a dump cut down to other
+            // pages) leaves the names unresolved, as kvm_nlist reports them.
+            let modules = self.module_symbols().unwrap_or_default();
+            for (slot, name) in out.iter_mut().zip(names) {
+                if slot.is_none() {
+                    *slot = modules.iter().find(|m| m.name == *name).map(|m| m.addr);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The byte offset and size of a member path (`task_struct.mm`,
+    /// `mm_struct.arg_start`) or the size of a type (`task_struct`), from
+    /// the kernel's own types: `(offset, size)`, offset `None` for a type.
+    pub fn type_info(&self, path: &str) -> Result<Option<(Option<u64>, u64)>, Error> {
+        self.with_os(|os, m| os.type_info(m, path))
+    }
+
+    /// The symbols of the loaded modules (the `[module]` lines of
+    /// `/proc/kallsyms`).
+    pub fn module_symbols(&self) -> Result<&[ModuleSymbol], Error> {
+        if let Some(m) = self.modules.get() {
+            return Ok(m);
+        }
+        let m = self.with_os(|os, m| os.module_symbols(m).map(<[_]>::to_vec))?;
+        Ok(self.modules.get_or_init(|| m))
+    }
+
+    /// The kernel's own symbol table (kallsyms decoded from the dump's
+    /// memory, runtime addresses).
+    pub fn kernel_symbols(&self) -> Result<&SymbolTable, Error> {
+        if let Some(t) = self.symbols.get() {
+            return Ok(t);
+        }
+        let t = self.with_os(|os, m| os.symbols(m).cloned())?;
+        Ok(self.symbols.get_or_init(|| t))
+    }
+
+    /// The processes selected by `op` (`kvm_getprocs`), each with its
+    /// threads.
+    pub fn getprocs(&self, op: ProcOp) -> Result<Vec<Process>, Error> {
+        let all = self.with_os(|os, m| os.processes(m))?;
+        Ok(all.into_iter().filter(|p| op.selects(p)).collect())
+    }
+
+    /// The arguments of `p` (`kvm_getargv`), read through its own page
+    /// tables; an error when part of them is not in the dump.
+    pub fn getargv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.strings(self.with_os(|os, m| os.argv(m, p))?)
+    }
+
+    /// The environment of `p` (`kvm_getenvv`).
+    pub fn getenvv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.strings(self.with_os(|os, m| os.envv(m, p))?)
+    }
+
+    fn strings(&self, s: Strings) -> Result<Vec<String>, Error> {
+        match s {
+            Strings::Read(v) => Ok(v),
+            Strings::Unavailable(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// The 1, 5 and 15-minute load averages (`kvm_getloadavg`), rounded as
+    /// `/proc/loadavg` prints them.
+    pub fn getloadavg(&self) -> Result<[f64; 3], Error> {
+        self.with_os(|os, m| os.loadavg(m))
+    }
+
+    /// The running kernel's release, from the kernel's memory.
+    pub fn uts_release(&self) -> Result<String, Error> {
+        self.with_os(|os, m| os.release(m))
+    }
+
+    /// The message of the last error (`kvm_geterr`); empty if none.
+    pub fn geterr(&self) -> String {
+        self.last_error
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Facts about the source.
+    pub fn info(&self) -> Info {
+        let i = self.source.info();
+        let ranges = self.source.ranges();
+        // The space first: finding it takes the OS lock.
+        let space = self.space();
+        let os = self.os.as_ref().ok().and_then(|os| os.lock().ok());
+        Info {
+            format: i.format,
+            arch: i.arch.map(|a| a.name()),
+            os: os.as_ref().map(|os| os.name()),
+            release: i.kernel_release().map(str::to_owned),
+            page_size: i.page_size,
+            kaslr_offset: os.as_ref().and_then(|os| os.kaslr_offset()),
+            root: space.as_ref().ok().map(|s| s.found.paging.root().0),
+            paging: match space {
+                Ok(s) => s.found.source.to_owned(),
+                Err(e) => format!("no kernel paging: {e}"),
+            },
+            ranges: (
+                ranges.len(),
+                ranges.iter().fold(0u64, |a, r| a.saturating_add(r.len)),
+            ),
+            incomplete: i.incomplete,
+            remarks: i.remarks.clone(),
+        }
+    }
+}
+
+/// The kernel address space: through the kernel's page tables, else
+/// (a source without an OS layer or paging) the source's own virtual
+/// reads where it has them (an ELF core's `p_vaddr`).
+impl VirtRead for Kvm {
+    fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
+        match (self.space(), self.source.kernel_virt()) {
+            (Ok(space), _) => Translated::new(&*self.source, space).read_virt(va, buf),
+            (Err(_), Some(direct)) => direct.read_virt(va, buf),
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+/// Why no OS layer took the source: the first layer's reason (each
+/// names what it looked for).
+fn no_os(why: &NoOs) -> kvm_core::Error {
+    kvm_core::Error::Unsupported(
+        why.0
+            .first()
+            .map_or("no OS layer recognises the kernel", |w| w.1),
+    )
+}
+
+fn poisoned() -> kvm_core::Error {
+    kvm_core::Error::Malformed("a lookup panicked earlier")
+}
