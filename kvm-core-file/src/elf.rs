@@ -496,6 +496,50 @@ mod tests {
     }
 
     #[test]
+    fn os_hints_and_direct_virtual_reads() {
+        let opts = ElfOptions {
+            is64: true,
+            endian: Endian::Little,
+            machine: 62,
+        };
+        let mut notes = Vec::new();
+        push_note(
+            &mut notes,
+            Endian::Little,
+            b"VMCOREINFO",
+            0,
+            b"PAGESIZE=4096\n",
+        );
+        // A VMCOREINFO note: Linux.
+        let d = ElfDump::open(build(opts, &RANGES, &notes)).unwrap();
+        assert_eq!(d.info().os, Some(OsHint::Linux));
+        // No note, no OSABI: no hint.
+        let plain = build(opts, &RANGES, &[]);
+        assert_eq!(ElfDump::open(plain.clone()).unwrap().info().os, None);
+        // FreeBSD and OpenBSD cores say so in EI_OSABI.
+        for (abi, os) in [(9u8, OsHint::FreeBsd), (12, OsHint::OpenBsd)] {
+            let mut f = plain.clone();
+            f[7] = abi;
+            assert_eq!(ElfDump::open(f).unwrap().info().os, Some(os));
+        }
+        // The writer sets p_vaddr = p_paddr: virtual reads by segment.
+        let d = ElfDump::open(plain).unwrap();
+        let v = d.kernel_virt().expect("PT_LOAD segments with p_vaddr");
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        assert_eq!(v.read_virt(VirtAddr(0x10_0010), &mut a), Ok(16));
+        d.read_phys_exact(PhysAddr(0x10_0010), &mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            v.read_virt(VirtAddr(0x5000), &mut a),
+            Err(Error::Unmapped { va: 0x5000 })
+        );
+        // No segments, no virtual reads.
+        let empty = ElfDump::open(build(opts, &[], &[])).unwrap();
+        assert!(empty.kernel_virt().is_none());
+    }
+
+    #[test]
     fn more_than_65535_segments_use_pn_xnum() {
         let ranges: Vec<MapRange> = (0..70_000u64)
             .map(|i| MapRange {

@@ -112,6 +112,7 @@ mod tests {
     #[test]
     fn reads_what_volatility3_read() {
         let d = LimeDump::open(SLICE).unwrap();
+        assert_eq!(d.info().os, Some(OsHint::Linux));
         assert_eq!(
             d.ranges(),
             &[MapRange {

@@ -185,6 +185,7 @@ macro_rules! forward {
 }
 forward!(PhysRead, read_phys, &mut [u8], PhysAddr, &M);
 forward!(VirtRead, read_virt, &mut [u8], VirtAddr, &M);
+forward!(PhysWrite, write_phys, &[u8], PhysAddr, &M);
 #[cfg(feature = "alloc")]
 mod alloc_forward {
     use super::*;

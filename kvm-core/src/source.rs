@@ -2,7 +2,7 @@
 //! crash dump (kvm-core-file), a live door such as `/proc/kcore` or
 //! `/dev/mem`, or a running VM's RAM (kvm-dev).
 //!
-//! A source is physical memory ([`PhysRead`], and [`Source::write_phys`]
+//! A source is physical memory ([`PhysRead`], and [`Source::phys_write`]
 //! where the door allows writes) plus the facts it carries about the
 //! machine ([`SourceInfo`]): architecture, page size, an OS hint,
 //! VMCOREINFO, CPU states, whether it is live. A source may also read
@@ -13,7 +13,7 @@
 //! this contract by the OS layers (kvm-proc).
 
 use crate::Arch;
-use crate::{Endian, Error, MapRange, PhysAddr, PhysRead, Result, Translate, VirtRead, VmCoreInfo};
+use crate::{Endian, MapRange, PhysRead, PhysWrite, Translate, VirtRead, VmCoreInfo};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -127,11 +127,10 @@ pub trait Source: PhysRead + Send + Sync + core::fmt::Debug {
     /// source-specific, e.g. a file offset).
     fn ranges(&self) -> &[MapRange];
 
-    /// Writes physical memory at `pa` (live doors that allow it); returns
-    /// the count written. Dumps are read-only: [`Error::ReadOnly`].
-    fn write_phys(&self, pa: PhysAddr, buf: &[u8]) -> Result<usize> {
-        let _ = (pa, buf);
-        Err(Error::ReadOnly)
+    /// Physical writes, for the live doors that allow them; dumps are
+    /// read-only (`None`).
+    fn phys_write(&self) -> Option<&dyn PhysWrite> {
+        None
     }
 
     /// Kernel virtual memory the source reads without page tables (an ELF
@@ -154,8 +153,8 @@ impl<S: Source + ?Sized> Source for alloc::boxed::Box<S> {
     fn ranges(&self) -> &[MapRange] {
         (**self).ranges()
     }
-    fn write_phys(&self, pa: PhysAddr, buf: &[u8]) -> Result<usize> {
-        (**self).write_phys(pa, buf)
+    fn phys_write(&self) -> Option<&dyn PhysWrite> {
+        (**self).phys_write()
     }
     fn kernel_virt(&self) -> Option<&dyn VirtRead> {
         (**self).kernel_virt()

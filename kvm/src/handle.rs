@@ -3,7 +3,9 @@
 
 use crate::space::KernelSpace;
 use crate::{Error, Info, OpenFlags, ProcOp};
-use kvm_core::{PhysAddr, Source, Translate, Translated, Translation, VirtAddr, VirtRead};
+use kvm_core::{
+    PhysAddr, PhysWrite, Source, Translate, Translated, Translation, VirtAddr, VirtRead, VirtWrite,
+};
 use kvm_elf::SymbolTable;
 use kvm_proc::{Machine, ModuleSymbol, NoOs, Os, Process, Strings};
 use std::path::{Path, PathBuf};
@@ -155,42 +157,31 @@ impl Kvm {
             .map_err(|e| self.fail(e))
     }
 
+    /// Physical writes, when the handle was opened
+    /// [`OpenFlags::ReadWrite`] on a source that takes them (dumps never
+    /// do: [`kvm_core::Error::ReadOnly`]).
+    fn writer(&self) -> Result<&dyn PhysWrite, kvm_core::Error> {
+        if self.flags != OpenFlags::ReadWrite {
+            return Err(kvm_core::Error::ReadOnly);
+        }
+        self.source.phys_write().ok_or(kvm_core::Error::ReadOnly)
+    }
+
     /// Writes kernel virtual memory at `addr` (`kvm_write`), page by page
-    /// through the kernel's page tables; returns the bytes written. Refused
-    /// unless opened [`OpenFlags::ReadWrite`] on a source that takes
-    /// writes (dumps never do).
+    /// through the kernel's page tables; returns the bytes written, fewer
+    /// than `buf.len()` when the write runs into an unmapped page.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<usize, Error> {
         let run = || {
-            if self.flags != OpenFlags::ReadWrite {
-                return Err(kvm_core::Error::ReadOnly);
-            }
-            let space = self.space()?;
-            let mut done = 0usize;
-            while done < buf.len() {
-                let va = VirtAddr(addr.wrapping_add(done as u64));
-                let t = space.translate(&*self.source, va)?;
-                let n = usize::try_from(t.len)
-                    .unwrap_or(usize::MAX)
-                    .min(buf.len() - done);
-                let w = self.source.write_phys(t.pa, &buf[done..done + n])?;
-                done += w;
-                if w < n {
-                    break;
-                }
-            }
-            Ok(done)
+            let w = self.writer()?;
+            Translated::new(w, self.space()?).write_virt(VirtAddr(addr), buf)
         };
         run().map_err(|e| self.fail(e))
     }
 
     /// Writes physical memory at `addr`, as [`Kvm::write`] does.
     pub fn write_phys(&self, addr: u64, buf: &[u8]) -> Result<usize, Error> {
-        if self.flags != OpenFlags::ReadWrite {
-            return Err(self.fail(kvm_core::Error::ReadOnly));
-        }
-        self.source
-            .write_phys(PhysAddr(addr), buf)
-            .map_err(|e| self.fail(e))
+        let run = || self.writer()?.write_phys(PhysAddr(addr), buf);
+        run().map_err(|e| self.fail(e))
     }
 
     /// Translates a kernel virtual address.
@@ -350,3 +341,6 @@ fn no_os(why: &NoOs) -> kvm_core::Error {
 fn poisoned() -> kvm_core::Error {
     kvm_core::Error::Malformed("a lookup panicked earlier")
 }
+
+#[cfg(test)]
+mod tests;

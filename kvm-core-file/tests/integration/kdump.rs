@@ -85,6 +85,7 @@ fn every_compression_plain_and_flattened_from_an_elf_core() {
             let d = kvm_core_file::open(bytes).unwrap();
             let info = d.info();
             assert_eq!(info.format, format);
+            assert_eq!(info.os, Some(kvm_core::OsHint::Linux));
             assert_eq!(info.arch, Some(Arch::X86_64));
             assert_eq!(info.page_size, Some(4096));
             assert_eq!(info.release.as_deref(), Some("6.1.0-test"));
