@@ -399,8 +399,15 @@ impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for ElfDump<R> {
     fn ranges(&self) -> &[MapRange] {
         &self.phys
     }
+    /// Only where a segment's `p_vaddr` is a kernel address of its own:
+    /// QEMU writes `p_vaddr = p_paddr` (or 0) when it knows no virtual
+    /// address, and reading physical bytes as virtual ones would be wrong.
     fn kernel_virt(&self) -> Option<&dyn VirtRead> {
-        (!self.virt.is_empty()).then_some(self as &dyn VirtRead)
+        let real = self
+            .segments
+            .iter()
+            .any(|s| s.filesz > 0 && s.vaddr != 0 && s.vaddr != s.paddr);
+        real.then_some(self as &dyn VirtRead)
     }
 }
 
@@ -522,17 +529,29 @@ mod tests {
             f[7] = abi;
             assert_eq!(ElfDump::open(f).unwrap().info().os, Some(os));
         }
-        // The writer sets p_vaddr = p_paddr: virtual reads by segment.
-        let d = ElfDump::open(plain).unwrap();
+        // The writer sets p_vaddr = p_paddr, as QEMU does without paging:
+        // no virtual addresses of its own.
+        let d = ElfDump::open(plain.clone()).unwrap();
+        assert!(d.kernel_virt().is_none());
+        // With real p_vaddrs (kcore, QEMU's paging dumps), reads by segment.
+        let mut f = plain;
+        let phoff = u64::from_le_bytes(f[32..40].try_into().unwrap()) as usize;
+        let base = 0xffff_8880_0000_0000u64;
+        for i in 1..=RANGES.len() {
+            let ph = phoff + 56 * i; // PT_NOTE first, then the PT_LOADs
+            let paddr = u64::from_le_bytes(f[ph + 24..ph + 32].try_into().unwrap());
+            f[ph + 16..ph + 24].copy_from_slice(&(base + paddr).to_le_bytes());
+        }
+        let d = ElfDump::open(f).unwrap();
         let v = d.kernel_virt().expect("PT_LOAD segments with p_vaddr");
         let mut a = [0u8; 16];
         let mut b = [0u8; 16];
-        assert_eq!(v.read_virt(VirtAddr(0x10_0010), &mut a), Ok(16));
+        assert_eq!(v.read_virt(VirtAddr(base + 0x10_0010), &mut a), Ok(16));
         d.read_phys_exact(PhysAddr(0x10_0010), &mut b).unwrap();
         assert_eq!(a, b);
         assert_eq!(
-            v.read_virt(VirtAddr(0x5000), &mut a),
-            Err(Error::Unmapped { va: 0x5000 })
+            v.read_virt(VirtAddr(0x10_0010), &mut a),
+            Err(Error::Unmapped { va: 0x10_0010 })
         );
         // No segments, no virtual reads.
         let empty = ElfDump::open(build(opts, &[], &[])).unwrap();

@@ -20,14 +20,14 @@ pub fn linux_paging(data: &[u8]) {
         info.arch = Some(arch);
         info.page_size = vi.page_size();
         info.vmcoreinfo = Some(vi.clone());
-        let _ = crate::linux::kernel_paging(&info);
+        let _ = crate::linux::paging::kernel_paging(&info);
         info.vmcoreinfo = None;
         info.cpus.push(kvm_core::CpuState {
             cr3: word(0),
             cr4: word(8),
             ..Default::default()
         });
-        let _ = crate::linux::kernel_paging(&info);
+        let _ = crate::linux::paging::kernel_paging(&info);
     }
 }
 

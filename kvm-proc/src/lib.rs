@@ -9,7 +9,7 @@
 //!          symbols, types, processes, threads, argv/env, load average
 //! ```
 //!
-//! [`probe`] tries each OS layer in turn; the one that takes the source
+//! [`probe()`] tries each OS layer in turn; the one that takes the source
 //! answers the facade's questions ([`Os`]). Walkers are written against a
 //! kernel address space and a symbol and type lookup ([`Kernel`]), never
 //! against a file format: every structure offset comes from the kernel's
@@ -29,9 +29,11 @@ pub mod fuzz;
 pub mod linux;
 pub mod os;
 pub mod paging;
+pub mod probe;
 
-pub use os::{paging_without_os, probe, Machine, NoOs, Os, TypeInfo};
+pub use os::{Machine, Os, TypeInfo};
 pub use paging::KernelPaging;
+pub use probe::{paging_from_cpus, probe, NoOs, PROBES};
 
 use alloc::boxed::Box;
 use alloc::string::String;

@@ -33,12 +33,14 @@ pub fn from_cpu_notes(info: &SourceInfo) -> Option<Result<KernelPaging>> {
     }))
 }
 
-/// Why a source without an OS layer has no paging.
+/// Why a source has no paging when neither an OS layer nor a CPU note
+/// gives one.
 pub(crate) fn none_found(info: &SourceInfo) -> Error {
     match info.arch {
         Some(Arch::X86_64) => Error::Unsupported(
             "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note",
         ),
+        Some(Arch::Aarch64) => Error::Unsupported("arm64 dump without VMCOREINFO"),
         Some(_) => Error::Unsupported("no OS layer knows this kernel's page tables"),
         None => Error::Unsupported("the dump does not say which architecture it is"),
     }

@@ -9,15 +9,13 @@ use kvm_core::{
 use kvm_elf::SymbolTable;
 use kvm_proc::{Machine, ModuleSymbol, NoOs, Os, Process, Strings};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// An open kernel memory source (`kvm_t`).
 pub struct Kvm {
     path: PathBuf,
-    source: Box<dyn Source>,
+    source: Arc<dyn Source>,
     flags: OpenFlags,
-    /// Live memory: translations are never cached.
-    live: bool,
     /// The OS layer that took the source, or why none did. Its lookups
     /// fill caches, so calls take turns.
     os: Result<Mutex<Box<dyn Os>>, NoOs>,
@@ -43,20 +41,14 @@ impl std::fmt::Debug for Kvm {
 
 impl Kvm {
     /// A handle over an already opened `source` (a dump, a live door, or
-    /// a source of the caller's own), named `path` in errors. The OS
-    /// layers are probed now; the kernel's paging and symbols are found on
-    /// first use.
-    pub fn from_source(
-        path: impl AsRef<Path>,
-        source: Box<dyn Source>,
-        flags: OpenFlags,
-        live: bool,
-    ) -> Kvm {
+    /// a source of the caller's own; live when its `SourceInfo::live`
+    /// says so), named `path` in errors. The OS layers are probed now; the
+    /// kernel's paging and symbols are found on first use.
+    pub fn from_source(path: impl AsRef<Path>, source: Box<dyn Source>, flags: OpenFlags) -> Kvm {
         let os = kvm_proc::probe(&*source).map(Mutex::new);
         Kvm {
             path: path.as_ref().to_path_buf(),
-            live: live || source.info().live,
-            source,
+            source: Arc::from(source),
             flags,
             os,
             space: OnceLock::new(),
@@ -69,7 +61,10 @@ impl Kvm {
     /// Adds the symbols of the kernel file `path` (`-N`): a `System.map`
     /// or an ELF vmlinux, with link-time addresses that are relocated by
     /// the dump's KASLR offset. They answer for names the kernel's own
-    /// kallsyms lacks. Call before the first symbol lookup.
+    /// kallsyms lacks (and may lead an OS layer to the page tables). Call
+    /// before the first read or lookup ([`Kvm::openfiles`] does); on a
+    /// source no OS layer takes, the file is read and checked, but there
+    /// is nothing to use it for.
     pub fn set_kernel_file(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
@@ -80,7 +75,14 @@ impl Kvm {
         }
         .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
         let at = |e| Error::core(Some(path.to_path_buf()), e);
-        let os = self.os.as_ref().map_err(|n| at(no_os(n)))?;
+        let Ok(os) = &self.os else {
+            return Ok(());
+        };
+        if self.space.get().is_some() {
+            return Err(at(kvm_core::Error::Unsupported(
+                "the kernel's paging was found already: give the kernel file before the first read",
+            )));
+        }
         let mut os = os.lock().map_err(|_| at(poisoned()))?;
         os.add_kernel_symbols(table).map_err(at)
     }
@@ -119,9 +121,9 @@ impl Kvm {
                     .lock()
                     .map_err(|_| poisoned())?
                     .kernel_paging(&*self.source),
-                Err(_) => kvm_proc::paging_without_os(&*self.source),
+                Err(_) => kvm_proc::paging_from_cpus(&*self.source),
             }?;
-            Ok(KernelSpace::new(found, self.live))
+            Ok(KernelSpace::new(found, &self.source))
         });
         space.as_ref().map_err(|e| *e)
     }
@@ -322,7 +324,9 @@ impl VirtRead for Kvm {
     fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
         match (self.space(), self.source.kernel_virt()) {
             (Ok(space), _) => Translated::new(&*self.source, space).read_virt(va, buf),
-            (Err(_), Some(direct)) => direct.read_virt(va, buf),
+            // Where the source does not map `va` either, the reason is
+            // the missing paging.
+            (Err(e), Some(direct)) => direct.read_virt(va, buf).map_err(|_| e),
             (Err(e), None) => Err(e),
         }
     }

@@ -33,18 +33,20 @@
 
 pub mod convert;
 mod error;
+mod flags;
 mod handle;
 mod info;
+mod live;
 mod open;
 mod procs;
 pub mod record;
 mod space;
 
 pub use error::Error;
+pub use flags::OpenFlags;
 pub use handle::Kvm;
 pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
 pub use kvm_proc::{ModuleSymbol, Process, Thread};
-pub use open::OpenFlags;
 pub use procs::ProcOp;

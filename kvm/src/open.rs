@@ -1,7 +1,8 @@
 //! Opening a kernel memory source by name: a dump file (any format,
 //! detected by content; whole-file `.xz` too) or the running kernel.
 
-use crate::{Error, Kvm};
+use crate::live::Live;
+use crate::{Error, Kvm, OpenFlags};
 use kvm_core::Source;
 use kvm_core_file::FileReader;
 use std::path::{Path, PathBuf};
@@ -12,18 +13,6 @@ const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 const MAX_XZ_DUMP: u64 = 1 << 30;
 /// The live kernel's memory as an ELF core (Linux).
 const LIVE_KCORE: &str = "/proc/kcore";
-
-/// How a source is opened (`kvm_openfiles`' `flags`: `O_RDONLY`,
-/// `O_RDWR`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OpenFlags {
-    /// Reads only: [`Kvm::write`] is refused.
-    #[default]
-    ReadOnly,
-    /// Reads and writes where the source allows them (live doors; dumps
-    /// stay read-only).
-    ReadWrite,
-}
 
 fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::{BufReader, Write};
@@ -87,11 +76,11 @@ impl Kvm {
         flags: OpenFlags,
     ) -> Result<Kvm, Error> {
         let kd = match core {
-            Some(core) => Kvm::from_source(core, open_file(core)?, flags, false),
+            Some(core) => Kvm::from_source(core, open_file(core)?, flags),
             None => {
                 let path = live_path();
-                let source = open_file(&path)?;
-                Kvm::from_source(&path, source, flags, true)
+                let source = Box::new(Live::new(open_file(&path)?));
+                Kvm::from_source(&path, source, flags)
             }
         };
         if let Some(exec) = exec {
@@ -125,6 +114,6 @@ impl Kvm {
     ) -> Result<Kvm, Error> {
         let path = path.as_ref();
         let source = wrap(open_file(path)?);
-        Ok(Kvm::from_source(path, source, OpenFlags::ReadOnly, false))
+        Ok(Kvm::from_source(path, source, OpenFlags::ReadOnly))
     }
 }

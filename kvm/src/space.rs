@@ -6,14 +6,17 @@ use kvm_core::{
     CachedTranslate, Paging, PhysRead, Result, Source, Translate, Translation, VirtAddr,
 };
 use kvm_proc::KernelPaging;
+use std::sync::Arc;
 
 /// Translations cached per open dump.
 const TLB: usize = 1024;
 
-/// The kernel's translator: cached for dumps, direct for live memory.
+/// The kernel's translator: cached for dumps, direct for live memory, or
+/// the source's own (a format that carries its page-table array).
 enum Tlb {
     Cached(Box<CachedTranslate<Paging, TLB>>),
     Live(Paging),
+    Source(Arc<dyn Source>),
 }
 
 /// The kernel's paging as found, with its translator.
@@ -24,10 +27,13 @@ pub(crate) struct KernelSpace {
 }
 
 impl KernelSpace {
-    /// The space of `found`; `live` memory changes under the reader, so
-    /// its translations are never cached.
-    pub fn new(found: KernelPaging, live: bool) -> Self {
-        let tlb = if live {
+    /// The space of `found` over `source`: its own translator where it
+    /// has one, else `found`'s tables, never cached on live memory (it
+    /// changes under the reader).
+    pub fn new(found: KernelPaging, source: &Arc<dyn Source>) -> Self {
+        let tlb = if source.translator().is_some() {
+            Tlb::Source(Arc::clone(source))
+        } else if source.info().live {
             Tlb::Live(found.paging)
         } else {
             Tlb::Cached(Box::new(CachedTranslate::new(found.paging)))
@@ -50,6 +56,12 @@ impl Translate for KernelSpace {
         match &self.tlb {
             Tlb::Cached(t) => t.translate(mem, va),
             Tlb::Live(t) => t.translate(mem, va),
+            Tlb::Source(s) => match s.translator() {
+                Some(t) => t.translate(mem, va),
+                None => Err(kvm_core::Error::Unsupported(
+                    "the source lost its translator",
+                )),
+            },
         }
     }
 }

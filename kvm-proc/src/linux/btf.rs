@@ -65,12 +65,14 @@ impl KernelBtf {
     }
 
     /// Runs `f`, whose BTF lookups answer `None` when they fail, and
-    /// returns the first such failure instead of its result: a call
-    /// reports its own failures, not a missing field.
+    /// returns the first such failure instead of its result or error: a
+    /// call reports its own failures, not a missing field.
     pub fn checked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.failed.set(None); // another call's
-        let v = f()?;
-        self.failed.take().map_or(Ok(v), Err)
+        let v = f();
+        // A lookup that failed is the reason, even where `f` then failed
+        // for want of the answer (a member "missing" from unreadable BTF).
+        self.failed.take().map_or(v, Err)
     }
 }
 

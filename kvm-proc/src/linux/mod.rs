@@ -23,6 +23,5 @@ mod walker;
 
 pub use layout::Layout;
 pub use os::{probe, LinuxOs};
-pub use paging::kernel_paging;
 pub use state::{loadavg_value, state_letter};
 pub use walker::{Linux, MAX_ARGS, MAX_TASKS};

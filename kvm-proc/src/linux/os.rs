@@ -132,6 +132,11 @@ impl Os for LinuxOs {
 
     fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<u64>> {
         let d = self.data(m)?;
+        if name == "init_task" && d.walker.get().is_none() {
+            // Kernels without data symbols: the walker finds it (a walker
+            // that cannot be made leaves the other sources to answer).
+            let _ = self.with_walker(m, |_| Ok(()));
+        }
         Ok(self.view(m, d).symbol(name))
     }
 

@@ -1,7 +1,7 @@
 //! The Linux kernel's page-table root and paging mode, from what a source
 //! states (VMCOREINFO, else QEMU's CPU notes) (FORMATS.md §6.4, §6.5).
 
-use crate::paging::{from_cpu_notes, KernelPaging};
+use crate::paging::{from_cpu_notes, none_found, KernelPaging};
 use kvm_core::arch::aarch64::{Aarch64, Granule};
 use kvm_core::arch::x86_64::X86_64;
 use kvm_core::{Arch, Error, Paging, PhysAddr, Result, SourceInfo};
@@ -43,15 +43,10 @@ pub fn kernel_paging(info: &SourceInfo) -> Result<KernelPaging> {
                     source: "VMCOREINFO init_top_pgt and phys_base",
                 });
             }
-            if let Some(p) = from_cpu_notes(info) {
-                return p;
-            }
-            Err(Error::Unsupported(
-                "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note",
-            ))
+            from_cpu_notes(info).unwrap_or_else(|| Err(none_found(info)))
         }
         Some(Arch::Aarch64) => {
-            let vi = vi.ok_or(Error::Unsupported("arm64 dump without VMCOREINFO"))?;
+            let vi = vi.ok_or_else(|| none_found(info))?;
             let pgd = vi.symbol("swapper_pg_dir").ok_or(Error::Unsupported(
                 "VMCOREINFO lacks SYMBOL(swapper_pg_dir)",
             ))?;

@@ -169,8 +169,8 @@ fn empty_environment_reads_as_no_strings() {
 
 /// A kernel thread that borrowed a process's mm (`kthread_use_mm`, as
 /// vhost and USB gadget workers do): `get_task_mm` returns NULL for
-/// `PF_KTHREAD`, so /proc/PID/cmdline is empty and statm zero; the
-/// walker's own docs say `rss_pages` is `None` for kernel threads.
+/// `PF_KTHREAD`, so /proc/PID/cmdline is empty and statm zero, and the
+/// walker gives no strings and no `rss_pages`.
 #[test]
 fn kthread_with_borrowed_mm_has_no_args() {
     let mut k = FakeKernel::new();
@@ -196,8 +196,7 @@ fn kthread_with_borrowed_mm_has_no_args() {
 /// setproctitle(3) as nginx does it: the title overwrites argv and runs on
 /// into the (moved away) environment area, so the last byte of argv is
 /// not NUL. /proc/PID/cmdline then returns the title up to its NUL
-/// (`get_mm_proctitle` in fs/proc/base.c); the walker cuts it at
-/// `arg_end`.
+/// (`get_mm_proctitle` in fs/proc/base.c), and so does the walker.
 #[test]
 fn setproctitle_title_past_arg_end() {
     let title = "nginx: master process /usr/sbin/nginx -g daemon off;";

@@ -18,6 +18,28 @@ struct Fake {
     info: SourceInfo,
     writable: bool,
     virt: bool,
+    /// A translator of the format's own: `VA + x` at `OWN + x`.
+    own: Option<Own>,
+}
+
+/// Where [`Own`] maps `VA`, and what it holds there.
+const OWN: u64 = 0x40_0000;
+
+/// A format's own translator (as a FreeBSD minidump's page-table array).
+#[derive(Debug)]
+struct Own;
+
+impl Translate for Own {
+    fn translate(&self, _: &dyn PhysRead, va: VirtAddr) -> kvm_core::Result<Translation> {
+        let off = va.0.checked_sub(VA).filter(|&o| o < 0x1000);
+        let off = off.ok_or(kvm_core::Error::Unmapped { va: va.0 })?;
+        Ok(Translation {
+            pa: PhysAddr(OWN + off),
+            len: 0x1000 - off,
+            page_size: 0x1000,
+            prot: Prot::READ,
+        })
+    }
 }
 
 impl PhysRead for Fake {
@@ -55,6 +77,9 @@ impl Source for Fake {
     fn kernel_virt(&self) -> Option<&dyn VirtRead> {
         self.virt.then_some(self as &dyn VirtRead)
     }
+    fn translator(&self) -> Option<&dyn Translate> {
+        self.own.as_ref().map(|t| t as &dyn Translate)
+    }
 }
 
 /// Two mapped pages at `VA` holding "hello" at their start; the CPU note
@@ -71,6 +96,7 @@ fn fake(cr3: bool, writable: bool, virt: bool) -> Fake {
         .unwrap();
     }
     b.mem_mut().write(PhysAddr(PA), b"hello").unwrap();
+    b.mem_mut().write(PhysAddr(OWN), b"owned").unwrap();
     b.mem_mut().touch(PhysAddr(PA + 0x1000));
     let (mem, paging) = b.finish();
     let mut info = SourceInfo::new("fake", Endian::Little);
@@ -86,11 +112,12 @@ fn fake(cr3: bool, writable: bool, virt: bool) -> Fake {
         info,
         writable,
         virt,
+        own: None,
     }
 }
 
 fn open(f: Fake, flags: OpenFlags) -> Kvm {
-    Kvm::from_source("fake", Box::new(f), flags, false)
+    Kvm::from_source("fake", Box::new(f), flags)
 }
 
 #[test]
@@ -169,6 +196,13 @@ fn direct_virtual_reads_serve_a_source_without_paging() {
     let mut b = [0u8; 5];
     assert_eq!(kd.read(VA, &mut b).unwrap(), 5);
     assert_eq!(&b, b"hello");
+    // Outside what the source maps itself, the reason is the paging.
+    assert_eq!(
+        kd.read(VA + 0x10_0000, &mut b).unwrap_err().core_error(),
+        Some(kvm_core::Error::Unsupported(
+            "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note"
+        ))
+    );
     assert_eq!(
         kd.info().paging,
         "no kernel paging: unsupported: x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note"
@@ -182,4 +216,62 @@ fn direct_virtual_reads_serve_a_source_without_paging() {
             "x86-64 dump without VMCOREINFO init_top_pgt/phys_base or a CR3 note"
         ))
     );
+}
+
+#[test]
+fn a_translator_of_the_source_is_used_over_the_page_tables() {
+    let mut f = fake(true, false, false);
+    f.own = Some(Own);
+    let kd = open(f, OpenFlags::ReadOnly);
+    let mut b = [0u8; 5];
+    kd.read(VA, &mut b).unwrap();
+    assert_eq!(&b, b"owned");
+    assert_eq!(kd.translate(VA).unwrap().pa, PhysAddr(OWN));
+    // The page tables map VA + 0x1000; the source's translator does not.
+    assert_eq!(
+        kd.read(VA + 0x1000, &mut b).unwrap_err().core_error(),
+        Some(kvm_core::Error::Unmapped { va: VA + 0x1000 })
+    );
+}
+
+#[test]
+fn the_kernel_file_comes_before_the_first_read() {
+    let map = std::env::temp_dir().join(format!("kvm-handle-test-{}.map", std::process::id()));
+    std::fs::write(
+        &map,
+        "ffffffff81000000 T _stext\nffffffff82000000 D init_task\n",
+    )
+    .unwrap();
+    // No OS layer takes the source: the file is read, then unused.
+    let kd = open(fake(true, false, false), OpenFlags::ReadOnly);
+    kd.set_kernel_file(&map).unwrap();
+    // Linux takes it (VMCOREINFO): before any read the file is taken ...
+    let linux = || {
+        let mut f = fake(true, false, false);
+        f.info.vmcoreinfo = Some(kvm_core::VmCoreInfo::parse(b"OSRELEASE=6.1.0\n").unwrap());
+        open(f, OpenFlags::ReadOnly)
+    };
+    let kd = linux();
+    assert_eq!(kd.info().os, Some("linux"));
+    let kd = linux();
+    kd.set_kernel_file(&map).unwrap();
+    // ... after one it is refused: the paging may have needed it.
+    let kd = linux();
+    let mut b = [0u8; 5];
+    kd.read(VA, &mut b).unwrap();
+    let e = kd.set_kernel_file(&map).unwrap_err();
+    assert_eq!(e.path(), Some(map.as_path()));
+    assert_eq!(
+        e.core_error(),
+        Some(kvm_core::Error::Unsupported(
+            "the kernel's paging was found already: give the kernel file before the first read"
+        ))
+    );
+    // A file that is no symbol table is refused whatever the source.
+    std::fs::write(&map, b"\x7fELF garbage").unwrap();
+    assert!(matches!(
+        kd.set_kernel_file(&map).unwrap_err().core_error(),
+        Some(kvm_core::Error::Malformed(_))
+    ));
+    let _ = std::fs::remove_file(&map);
 }

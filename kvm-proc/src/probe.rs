@@ -1,0 +1,52 @@
+//! Which OS layer takes a source: the table of OS layers, tried in order,
+//! each saying why it does not apply; and the paging of a source none
+//! takes.
+
+use crate::os::Os;
+use crate::paging::KernelPaging;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use kvm_core::{Result, Source};
+
+/// An OS layer's test of a source: the OS, or why it does not apply.
+pub type Probe = fn(&dyn Source) -> core::result::Result<Box<dyn Os>, &'static str>;
+
+/// The OS layers, tried in order.
+pub const PROBES: &[(&str, Probe)] = &[("linux", crate::linux::probe)];
+
+/// Why no OS layer took a source: each layer's name and reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoOs(pub Vec<(&'static str, &'static str)>);
+
+impl core::fmt::Display for NoOs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no OS layer recognises the kernel")?;
+        for (i, (os, why)) in self.0.iter().enumerate() {
+            write!(f, "{} {os}: {why}", if i == 0 { " (" } else { ";" })?;
+        }
+        if !self.0.is_empty() {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+/// The first OS layer of [`PROBES`] that takes `source`.
+pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, NoOs> {
+    let mut why = Vec::new();
+    for (name, p) in PROBES {
+        match p(source) {
+            Ok(os) => return Ok(os),
+            Err(e) => why.push((*name, e)),
+        }
+    }
+    Err(NoOs(why))
+}
+
+/// The kernel's paging when no OS layer took the source (a QEMU dump of
+/// an unknown kernel still has its CPUs' CR3), or the error saying why
+/// there is none.
+pub fn paging_from_cpus(source: &dyn Source) -> Result<KernelPaging> {
+    let info = source.info();
+    crate::paging::from_cpu_notes(info).unwrap_or_else(|| Err(crate::paging::none_found(info)))
+}
