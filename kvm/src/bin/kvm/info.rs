@@ -2,19 +2,9 @@
 //! paging).
 
 use crate::util::hex_opt;
-use crate::{Result, Source};
+use crate::{Query, Result};
 
-// Its help is the doc comment of `Cmd::Info`.
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(flatten)]
-    src: Source,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn run(a: Args) -> Result {
+pub fn run(a: Query) -> Result {
     let kd = a.src.open()?;
     let i = kd.info();
     if a.json {

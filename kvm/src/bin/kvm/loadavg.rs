@@ -1,18 +1,8 @@
 //! `kvm loadavg`: the 1, 5 and 15-minute load averages.
 
-use crate::{Result, Source};
+use crate::{Query, Result};
 
-// Its help is the doc comment of `Cmd::Loadavg`.
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(flatten)]
-    src: Source,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn run(a: Args) -> Result {
+pub fn run(a: Query) -> Result {
     let l = a.src.open()?.getloadavg()?;
     if a.json {
         println!("{}", serde_json::to_string(&l)?);

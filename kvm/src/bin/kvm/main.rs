@@ -54,10 +54,20 @@ impl Source {
     }
 }
 
+/// The source and the output form, which most commands take.
+#[derive(clap::Args, Debug)]
+struct Query {
+    #[command(flatten)]
+    src: Source,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Facts about the dump: format, architecture, kernel release, paging.
-    Info(info::Args),
+    Info(Query),
     /// Read memory: kernel virtual addresses, or physical with --phys.
     Read(read::Args),
     /// List processes (like BSD ps), kernel threads included.
@@ -68,7 +78,7 @@ enum Cmd {
     /// (`task_struct.mm`, `mm_struct`).
     Types(types::Args),
     /// The 1, 5 and 15-minute load averages.
-    Loadavg(loadavg::Args),
+    Loadavg(Query),
     /// Write the dump's memory in another format.
     Convert(convert::Args),
 }

@@ -1,27 +1,24 @@
 //! `kvm nlist`: kernel symbol addresses (kvm_nlist).
 
 use crate::util::hex_opt;
-use crate::{Result, Source};
+use crate::{Query, Result};
 
 // Its help is the doc comment of `Cmd::Nlist`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    src: Source,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    q: Query,
     /// Symbol names.
     #[arg(required = true)]
     names: Vec<String>,
 }
 
 pub fn run(a: Args) -> Result {
-    let kd = a.src.open()?;
+    let kd = a.q.src.open()?;
     let names = &a.names;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let found = kd.nlist(&refs)?;
-    if a.json {
+    if a.q.json {
         let m: serde_json::Map<String, serde_json::Value> = names
             .iter()
             .zip(&found)

@@ -1,26 +1,23 @@
 //! `kvm types`: member offsets and type sizes from the kernel's BTF.
 
-use crate::{Result, Source};
+use crate::{Query, Result};
 
 // Its help is the doc comment of `Cmd::Types`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    src: Source,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    q: Query,
     /// Member paths (`struct.member[.member…]`) or type names.
     #[arg(required = true)]
     paths: Vec<String>,
 }
 
 pub fn run(a: Args) -> Result {
-    let kd = a.src.open()?;
+    let kd = a.q.src.open()?;
     let mut m = serde_json::Map::new();
     for p in &a.paths {
         let found = kd.type_info(p)?;
-        if !a.json {
+        if !a.q.json {
             match found {
                 Some((Some(o), s)) => println!("{p}: offset {o} size {s}"),
                 Some((None, s)) => println!("{p}: size {s}"),
@@ -33,7 +30,7 @@ pub fn run(a: Args) -> Result {
         };
         m.insert(p.clone(), v);
     }
-    if a.json {
+    if a.q.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     }
     Ok(())
