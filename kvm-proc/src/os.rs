@@ -1,5 +1,5 @@
 //! The OS layer: what the facade asks of the operating system whose
-//! memory a source holds, and the probe that picks it.
+//! memory a source holds (`probe.rs` picks the layer).
 //!
 //! A source states facts (kvm-core's [`Source`]); an OS layer turns them
 //! into a kernel: where its page tables are, its symbols and types, its

@@ -22,7 +22,7 @@ impl core::fmt::Display for NoOs {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("no OS layer recognises the kernel")?;
         for (i, (os, why)) in self.0.iter().enumerate() {
-            write!(f, "{} {os}: {why}", if i == 0 { " (" } else { ";" })?;
+            write!(f, "{}{os}: {why}", if i == 0 { " (" } else { "; " })?;
         }
         if !self.0.is_empty() {
             f.write_str(")")?;
@@ -49,4 +49,54 @@ pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, NoOs> {
 pub fn paging_from_cpus(source: &dyn Source) -> Result<KernelPaging> {
     let info = source.info();
     crate::paging::from_cpu_notes(info).unwrap_or_else(|| Err(crate::paging::none_found(info)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use kvm_core::{Endian, MapRange, OsHint, PhysAddr, PhysRead, SourceInfo, VmCoreInfo};
+
+    #[derive(Debug)]
+    struct Facts(SourceInfo);
+
+    impl PhysRead for Facts {
+        fn read_phys(&self, pa: PhysAddr, _: &mut [u8]) -> Result<usize> {
+            Err(kvm_core::Error::NotInMemory { pa: pa.0 })
+        }
+    }
+
+    impl Source for Facts {
+        fn info(&self) -> &SourceInfo {
+            &self.0
+        }
+        fn ranges(&self) -> &[MapRange] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn each_layer_says_why_not() {
+        let mut info = SourceInfo::new("test", Endian::Little);
+        let no = probe(&Facts(info.clone())).unwrap_err();
+        assert_eq!(
+            no,
+            NoOs(alloc::vec![("linux", "the dump has no VMCOREINFO")])
+        );
+        assert_eq!(
+            no.to_string(),
+            "no OS layer recognises the kernel (linux: the dump has no VMCOREINFO)"
+        );
+        info.vmcoreinfo = Some(VmCoreInfo::parse(b"OSRELEASE=6.1.0\n").unwrap());
+        assert_eq!(probe(&Facts(info.clone())).unwrap().name(), "linux");
+        info.os = Some(OsHint::OpenBsd);
+        assert_eq!(
+            probe(&Facts(info)).unwrap_err().0,
+            [("linux", "the source names another OS")]
+        );
+        assert_eq!(
+            NoOs(alloc::vec![]).to_string(),
+            "no OS layer recognises the kernel"
+        );
+    }
 }
