@@ -19,18 +19,21 @@ pub struct KernelPaging {
 const CR4_LA57: u64 = 1 << 12;
 
 /// The paging of the first CPU note with a non-zero CR3 (x86-64 QEMU
-/// dumps), or `None`.
-pub fn from_cpu_notes(info: &SourceInfo) -> Option<Result<KernelPaging>> {
-    if info.arch != Some(Arch::X86_64) {
-        return None;
-    }
-    let cpu = info.cpus.iter().find(|c| c.cr3.is_some_and(|c| c != 0))?;
-    let (cr3, cr4) = (cpu.cr3?, cpu.cr4.unwrap_or(0));
+/// dumps), or the error saying why a source has none.
+pub fn from_cpu_notes(info: &SourceInfo) -> Result<KernelPaging> {
+    let cpu = info
+        .cpus
+        .iter()
+        .find(|c| c.cr3.is_some_and(|c| c != 0))
+        .filter(|_| info.arch == Some(Arch::X86_64));
+    let Some((cr3, cr4)) = cpu.and_then(|c| Some((c.cr3?, c.cr4.unwrap_or(0)))) else {
+        return Err(none_found(info));
+    };
     let levels = if cr4 & CR4_LA57 != 0 { 5 } else { 4 };
-    Some(X86_64::new(PhysAddr(cr3), levels).map(|t| KernelPaging {
+    X86_64::new(PhysAddr(cr3), levels).map(|t| KernelPaging {
         paging: Paging::X86_64(t),
         source: "CR3 of QEMU's CPU note",
-    }))
+    })
 }
 
 /// Why a source has no paging when neither an OS layer nor a CPU note

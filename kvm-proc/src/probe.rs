@@ -47,8 +47,7 @@ pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, NoOs> {
 /// an unknown kernel still has its CPUs' CR3), or the error saying why
 /// there is none.
 pub fn paging_from_cpus(source: &dyn Source) -> Result<KernelPaging> {
-    let info = source.info();
-    crate::paging::from_cpu_notes(info).unwrap_or_else(|| Err(crate::paging::none_found(info)))
+    crate::paging::from_cpu_notes(source.info())
 }
 
 #[cfg(test)]

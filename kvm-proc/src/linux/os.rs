@@ -12,7 +12,7 @@ use crate::{Kernel, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::OnceCell;
+use core::cell::{OnceCell, RefCell};
 use kvm_core::{Error, OsHint, Result, Source, VmCoreInfo};
 use kvm_elf::SymbolTable;
 
@@ -35,7 +35,7 @@ pub fn probe(source: &dyn Source) -> core::result::Result<Box<dyn Os>, &'static 
 pub struct LinuxOs {
     vi: VmCoreInfo,
     /// The kernel file's symbols (`-N`), until the kernel's are loaded.
-    extra: Option<SymbolTable>,
+    extra: RefCell<Option<SymbolTable>>,
     /// The kernel's symbols and BTF, loaded on first use.
     data: OnceCell<Result<Data>>,
 }
@@ -56,7 +56,7 @@ impl LinuxOs {
     pub fn new(vi: VmCoreInfo) -> Self {
         LinuxOs {
             vi,
-            extra: None,
+            extra: RefCell::new(None),
             data: OnceCell::new(),
         }
     }
@@ -65,7 +65,7 @@ impl LinuxOs {
     /// from VMCOREINFO, see [`KernelSymbols::new`] and [`KernelBtf::find`]).
     fn data(&self, m: &Machine<'_>) -> Result<&Data> {
         let d = self.data.get_or_init(|| {
-            let syms = KernelSymbols::new(m, &self.vi, self.extra.clone())?;
+            let syms = KernelSymbols::new(m, &self.vi, self.extra.take())?;
             let btf = KernelBtf::find(m, &self.vi, &syms)?;
             Ok(Data {
                 syms,
@@ -126,7 +126,7 @@ impl Os for LinuxOs {
         if self.data.get().is_some() {
             return Err(Error::Unsupported("symbols were already loaded"));
         }
-        self.extra = Some(table);
+        *self.extra.get_mut() = Some(table);
         Ok(())
     }
 

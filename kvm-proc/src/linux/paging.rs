@@ -43,7 +43,7 @@ pub fn kernel_paging(info: &SourceInfo) -> Result<KernelPaging> {
                     source: "VMCOREINFO init_top_pgt and phys_base",
                 });
             }
-            from_cpu_notes(info).unwrap_or_else(|| Err(none_found(info)))
+            from_cpu_notes(info)
         }
         Some(Arch::Aarch64) => {
             let vi = vi.ok_or_else(|| none_found(info))?;

@@ -318,9 +318,15 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
                 end
             };
             let title_end = limit.min(start.saturating_add(PROCTITLE_MAX));
-            let title = self
-                .user_bytes(mm, start, title_end.max(end))
-                .unwrap_or(buf);
+            // At most a page from `start`: inside the argv area it is read
+            // already; past it (into the environment) it is read now.
+            let title = if title_end <= end {
+                let mut b = buf;
+                b.truncate((title_end - start) as usize);
+                b
+            } else {
+                self.user_bytes(mm, start, title_end).unwrap_or(buf)
+            };
             let len = title.iter().position(|&b| b == 0).unwrap_or(title.len());
             Ok(alloc::vec![
                 String::from_utf8_lossy(&title[..len]).into_owned()
