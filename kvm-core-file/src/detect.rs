@@ -14,6 +14,17 @@ const FLAT_MAGIC: &[u8] = b"makedumpfile\0\0\0\0";
 /// LiME header magic, little-endian 0x4C694D45.
 const LIME_MAGIC: &[u8] = b"EMiL";
 
+/// Whether `magic` starts like an OpenBSD kcore: a big-endian `c_midmag`
+/// with KCORE_MAGIC and a machine id read here (amd64, i386).
+fn is_openbsd_kcore(magic: &[u8]) -> bool {
+    use crate::openbsd::header::{arch_of, MidMag, KCORE_MAGIC};
+    let Some(&[a, b, c, d]) = magic.get(..4) else {
+        return false;
+    };
+    let m = MidMag::decode([a, b, c, d]);
+    m.magic == KCORE_MAGIC && arch_of(m.mid).is_some()
+}
+
 /// Opens a dump, choosing the format by its content.
 ///
 /// Returns [`Error::Malformed`] naming the format when its header is
@@ -31,10 +42,13 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
     if magic.starts_with(LIME_MAGIC) {
         return Ok(Box::new(crate::lime::LimeDump::open(r)?));
     }
+    if is_openbsd_kcore(magic) {
+        return Ok(Box::new(crate::openbsd::KcoreDump::open(r)?));
+    }
     if magic.starts_with(b"DISKDUMP") {
         return Err(Error::Unsupported("legacy diskdump files"));
     }
     Err(Error::Unsupported(
-        "unknown dump format (not ELF, kdump, flattened kdump or LiME)",
+        "unknown dump format (not ELF, kdump, flattened kdump, LiME or OpenBSD kcore)",
     ))
 }

@@ -9,6 +9,7 @@
 
 use crate::notes;
 use crate::{ReadAt, Result};
+use alloc::format;
 use alloc::vec::Vec;
 use kvm_core::{Arch, OsHint, Source, SourceInfo};
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, VirtAddr, VirtRead};
@@ -103,16 +104,22 @@ impl<R: ReadAt> ElfDump<R> {
         let mut excluded = Vec::new();
         let mut virt = Vec::new();
         let size = file.size();
-        for s in segments.iter().filter(|s| s.0 == PT_LOAD).map(|s| s.1) {
+        // Bytes of PT_LOAD data past the end of the file (a dump cut short:
+        // the disk filled up, or a file minimised after the fact).
+        let mut missing = 0u64;
+        for mut s in segments.iter().filter(|s| s.0 == PT_LOAD).map(|s| s.1) {
             if s.filesz > s.memsz {
                 return Err(Error::Malformed("ELF PT_LOAD with p_filesz > p_memsz"));
             }
-            let end = s.offset.checked_add(s.filesz);
-            if end.is_none_or(|e| e > size) {
-                return Err(Error::Malformed(
-                    "ELF PT_LOAD extends past the end of the file",
-                ));
+            if s.offset.checked_add(s.filesz).is_none() {
+                return Err(Error::Malformed("ELF PT_LOAD extends past 2^64"));
             }
+            // What the file holds of the segment; the rest reads as not
+            // in memory, and the dump is marked incomplete.
+            let held = size.saturating_sub(s.offset).min(s.filesz);
+            missing += s.filesz - held;
+            let saved = s.filesz;
+            s.filesz = held;
             if s.filesz > 0 {
                 if s.paddr != NO_PADDR {
                     phys.push(MapRange {
@@ -127,17 +134,25 @@ impl<R: ReadAt> ElfDump<R> {
                     value: s.offset,
                 });
             }
-            if s.memsz > s.filesz && s.paddr != NO_PADDR {
+            // Bytes the dump tool chose not to save (p_memsz beyond
+            // p_filesz), not those the file lost.
+            if s.memsz > saved && s.paddr != NO_PADDR {
                 let start = s
                     .paddr
-                    .checked_add(s.filesz)
+                    .checked_add(saved)
                     .ok_or(Error::Malformed("ELF PT_LOAD wraps"))?;
                 excluded.push(MapRange {
                     start,
-                    len: s.memsz - s.filesz,
+                    len: s.memsz - saved,
                     value: 0,
                 });
             }
+        }
+        if missing > 0 {
+            info.incomplete = true;
+            info.remarks.push(format!(
+                "truncated: {missing} bytes of PT_LOAD data lie past the end of the file ({size} bytes); they read as not in memory"
+            ));
         }
         let dropped = disjoint(&mut phys);
         if dropped {

@@ -90,3 +90,40 @@ pub fn kdump(data: &[u8]) {
     let _ = d.read_phys(PhysAddr(u64::MAX - 3), &mut page[..8]);
     let _ = d.memory_ranges().len();
 }
+
+/// An OpenBSD kcore: headers, CPU data, segment list, reads through it,
+/// and the translator (the direct map and the table walk).
+pub fn openbsd_kcore(data: &[u8]) {
+    use crate::openbsd::{DirectMap, KcoreDump};
+    use kvm_core::PhysRead as _;
+    let Ok(d) = KcoreDump::open(data) else {
+        return;
+    };
+    exercise(&d);
+    let _ = (
+        d.ptdpaddr(),
+        d.segments().len(),
+        d.paging(),
+        d.data_seg_size(),
+    );
+    let mut b = [0u8; 16];
+    if let Some(t) = Source::translator(&d) {
+        for va in [
+            0,
+            0xc000_0000,
+            0xffff_8000_0000_0000,
+            DirectMap::FOUR_SLOTS.base + 0x1ff8,
+            DirectMap::FOUR_SLOTS.end - 1,
+            0xffff_ffff_8000_0000,
+            u64::MAX,
+        ] {
+            if let Ok(x) = t.translate(&d, kvm_core::VirtAddr(va)) {
+                let _ = d.read_phys(x.pa, &mut b);
+            }
+        }
+    }
+    let d = d.with_direct_map(DirectMap::SLOT_509);
+    if let Some(t) = Source::translator(&d) {
+        let _ = t.translate(&d, kvm_core::VirtAddr(DirectMap::SLOT_509.base));
+    }
+}

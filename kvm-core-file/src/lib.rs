@@ -20,9 +20,11 @@
 //! by the file.
 //!
 //! Status: ELF cores (vmcore, QEMU dumps), kdump-compressed files (plain
-//! and flattened, every compression) and VMCOREINFO are read; kdump files
-//! are written ([`write::kdump`], feature `std`); the other formats are
-//! tracked in the dump issue.
+//! and flattened, every compression), LiME, OpenBSD savecore files
+//! ([`openbsd`], amd64 and i386: never checked against a dump OpenBSD
+//! itself wrote) and VMCOREINFO are read; kdump files ([`write::kdump`],
+//! feature `std`) and OpenBSD savecore files ([`write::openbsd`]) are
+//! written; the other formats are tracked in the dump issue.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -39,6 +41,7 @@ mod io;
 pub mod kdump;
 pub mod lime;
 pub mod notes;
+pub mod openbsd;
 pub mod write;
 
 pub use detect::open;

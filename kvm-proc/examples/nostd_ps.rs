@@ -57,7 +57,12 @@ fn ps(bytes: Vec<u8>) -> Result<Vec<String>, Box<dyn core::fmt::Display>> {
     let paging = os.kernel_paging(&*source).map_err(boxed)?;
     let m = Machine {
         source: &*source,
-        kernel: &paging.paging,
+        // The format's own map where it has one, else the tables.
+        kernel: match (source.translator(), &paging.paging) {
+            (Some(t), _) => t,
+            (None, Some(p)) => p,
+            (None, None) => return Err(boxed(kvm_core::Error::Unsupported("no page-table root"))),
+        },
         paging: paging.paging,
     };
     let page_kib = source.info().page_size.unwrap_or(4096) / 1024;
@@ -75,7 +80,7 @@ fn ps(bytes: Vec<u8>) -> Result<Vec<String>, Box<dyn core::fmt::Display>> {
 /// One process as `kvm ps` prints it.
 fn line(p: &Process, argv: Strings, page_kib: u64) -> String {
     let cmd = match argv {
-        _ if p.kthread => format!("[{}]", p.comm),
+        _ if p.kthread == Some(true) => format!("[{}]", p.comm),
         Strings::Read(v) if !v.is_empty() => v.join(" "),
         Strings::Read(_) => format!("[{}]", p.comm),
         Strings::Unavailable(_) => format!("({}) <argv unavailable>", p.comm),
@@ -90,6 +95,15 @@ fn line(p: &Process, argv: Strings, page_kib: u64) -> String {
         .map_or("-".to_owned(), |r| (r * page_kib).to_string());
     format!(
         "{:>7} {:>7} {:>5} {:>5} {tt:<6} {rss:>8} {} {cmd}",
-        p.pid, p.ppid, p.uid, p.gid, p.state
+        p.pid,
+        shown(p.ppid),
+        shown(p.uid),
+        shown(p.gid),
+        shown(p.state)
     )
+}
+
+/// A field as `ps` shows it: `-` when unavailable.
+fn shown<T: core::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }

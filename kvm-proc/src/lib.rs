@@ -25,8 +25,12 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod bsd;
+mod chain;
+pub mod freebsd;
 pub mod fuzz;
 pub mod linux;
+pub mod openbsd;
 pub mod os;
 pub mod paging;
 pub mod probe;
@@ -91,48 +95,66 @@ pub struct ModuleSymbol {
 }
 
 /// One thread of a process.
+///
+/// Fields an OS layer cannot read (the kernel exports no offset for them)
+/// are `None`: unavailable, never guessed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thread {
-    /// Thread id (the kernel's `pid`).
+    /// Thread id (the kernel's `pid`; FreeBSD's `td_tid`).
     pub tid: u32,
-    /// The thread's `comm`.
+    /// The thread's `comm` (FreeBSD's `td_name`).
     pub name: String,
     /// State letter as `/proc/PID/stat` prints it.
-    pub state: char,
+    pub state: Option<char>,
     /// CPU the thread last ran on.
     pub cpu: Option<u32>,
     /// Whether it is running on that CPU right now.
     pub oncpu: bool,
+    /// Whether this is the thread that crashed the kernel (FreeBSD's
+    /// `dumptid`); `None` where the OS layer does not say.
+    pub crashed: Option<bool>,
+    /// The registers the kernel saved for the thread (the crashed
+    /// thread's `dumppcb`, an on-CPU thread's `stoppcbs` slot, else its
+    /// own pcb), named as a debugger names them; `None` where not read.
+    pub registers: Option<Registers>,
 }
 
+/// Saved registers, by name (`rip`, `rsp`, `x29`, `pc`, …), in the
+/// order the architecture's debuggers list them.
+pub type Registers = Vec<(&'static str, u64)>;
+
 /// One process (thread-group leader), as `kvm_getprocs` reports it.
+///
+/// Fields an OS layer cannot read (the kernel exports no offset for them:
+/// FreeBSD dumps read without type information) are `None`:
+/// unavailable, never guessed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Process {
     /// Process id (`tgid`).
     pub pid: u32,
     /// The real parent's pid (0 for the roots).
-    pub ppid: u32,
+    pub ppid: Option<u32>,
     /// Process group id.
-    pub pgrp: u32,
+    pub pgrp: Option<u32>,
     /// Session id.
-    pub session: u32,
+    pub session: Option<u32>,
     /// Real user id.
-    pub uid: u32,
+    pub uid: Option<u32>,
     /// Real group id.
-    pub gid: u32,
+    pub gid: Option<u32>,
     /// Effective user id (what `KERN_PROC_UID` selects by).
-    pub euid: u32,
+    pub euid: Option<u32>,
     /// Effective group id.
-    pub egid: u32,
+    pub egid: Option<u32>,
     /// State letter as `/proc/PID/stat` prints it (R S D T t X Z P I).
-    pub state: char,
-    /// The kernel's `comm` (at most 15 bytes).
+    pub state: Option<char>,
+    /// The kernel's `comm` (at most 15 bytes on Linux, 19 on FreeBSD).
     pub comm: String,
-    /// A kernel thread (no user address space).
-    pub kthread: bool,
+    /// A kernel thread (no user address space), where known.
+    pub kthread: Option<bool>,
     /// The controlling terminal as `/proc/PID/stat` encodes it (`tty_nr`,
     /// 0 for none).
-    pub tty_nr: u32,
+    pub tty_nr: Option<u32>,
     /// The controlling terminal's name (`ttyS0`, `pts/3` shows as `3`
     /// under the pts driver), if any.
     pub tty: Option<String>,
@@ -142,7 +164,8 @@ pub struct Process {
     /// `/proc/PID/statm`'s resident field; `None` for kernel threads or
     /// when the counters cannot be read.
     pub rss_pages: Option<u64>,
-    /// `task_struct` address (for `getargv` and debugging).
+    /// `task_struct` (FreeBSD: `struct proc`) address (for `getargv` and
+    /// debugging).
     pub task: u64,
     /// Threads, leader first.
     pub threads: Vec<Thread>,

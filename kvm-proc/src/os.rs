@@ -12,7 +12,8 @@ use crate::{ModuleSymbol, Process, Strings};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
-    Paging, PhysAddr, PhysRead, Result, Source, Translate, Translated, VirtAddr, VirtRead,
+    Arch, Error, Paging, PhysAddr, PhysRead, Result, Source, Translate, Translated, VirtAddr,
+    VirtRead,
 };
 use kvm_elf::SymbolTable;
 
@@ -25,8 +26,9 @@ pub struct Machine<'a> {
     pub source: &'a dyn Source,
     /// The kernel's translator.
     pub kernel: &'a dyn Translate,
-    /// The kernel's paging (to build process address spaces).
-    pub paging: Paging,
+    /// The kernel's paging (to build process address spaces); `None`
+    /// when the source translates with a map of its own.
+    pub paging: Option<Paging>,
 }
 
 impl core::fmt::Debug for Machine<'_> {
@@ -47,6 +49,18 @@ impl Machine<'_> {
     /// Physical memory.
     pub fn phys(&self) -> &dyn PhysRead {
         self.source
+    }
+
+    /// The machine's architecture: the paging's, else the source's.
+    pub fn arch(&self) -> Option<Arch> {
+        self.paging.map(|p| p.arch()).or(self.source.info().arch)
+    }
+
+    /// The paging of a process whose top page table is at `pgd`.
+    pub fn user_paging(&self, pgd: PhysAddr) -> Result<Paging> {
+        self.paging.map(|p| p.user(pgd)).ok_or(Error::Unsupported(
+            "the kernel's page-table root is unknown (the dump translates through its own map)",
+        ))
     }
 }
 

@@ -9,10 +9,28 @@ use kvm_core::{Arch, Error, Paging, PhysAddr, Result, SourceInfo};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelPaging {
     /// The kernel's paging; also builds process address spaces
-    /// ([`Paging::user`]).
-    pub paging: Paging,
-    /// Where the root came from (for `kvm info`).
+    /// ([`Paging::user`]). `None` when the source translates with a map
+    /// of its own ([`kvm_core::Source::translator`]: a FreeBSD
+    /// minidump's page-table array) and no root is known.
+    pub paging: Option<Paging>,
+    /// Where the root came from, or which translator serves (for `kvm
+    /// info`).
     pub source: &'static str,
+}
+
+impl KernelPaging {
+    /// Paging from a root.
+    pub fn new(paging: Paging, source: &'static str) -> Self {
+        KernelPaging {
+            paging: Some(paging),
+            source,
+        }
+    }
+
+    /// The physical address of the kernel's top page table, if known.
+    pub fn root(&self) -> Option<PhysAddr> {
+        self.paging.map(|p| p.root())
+    }
 }
 
 /// `CR4.LA57`: 5-level paging.
@@ -30,10 +48,8 @@ pub fn from_cpu_notes(info: &SourceInfo) -> Result<KernelPaging> {
         return Err(none_found(info));
     };
     let levels = if cr4 & CR4_LA57 != 0 { 5 } else { 4 };
-    X86_64::new(PhysAddr(cr3), levels).map(|t| KernelPaging {
-        paging: Paging::X86_64(t),
-        source: "CR3 of QEMU's CPU note",
-    })
+    X86_64::new(PhysAddr(cr3), levels)
+        .map(|t| KernelPaging::new(Paging::X86_64(t), "CR3 of QEMU's CPU note"))
 }
 
 /// Why a source has no paging when neither an OS layer nor a CPU note

@@ -12,7 +12,11 @@ use kvm_core::{Result, Source};
 pub type Probe = fn(&dyn Source) -> core::result::Result<Box<dyn Os>, &'static str>;
 
 /// The OS layers, tried in order.
-pub const PROBES: &[(&str, Probe)] = &[("linux", crate::linux::probe)];
+pub const PROBES: &[(&str, Probe)] = &[
+    ("linux", crate::linux::probe),
+    ("freebsd", crate::freebsd::probe),
+    ("openbsd", crate::openbsd::probe),
+];
 
 /// Why no OS layer took a source: each layer's name and reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,18 +84,34 @@ mod tests {
         let no = probe(&Facts(info.clone())).unwrap_err();
         assert_eq!(
             no,
-            NoOs(alloc::vec![("linux", "the dump has no VMCOREINFO")])
+            NoOs(alloc::vec![
+                ("linux", "the dump has no VMCOREINFO"),
+                ("freebsd", "the source does not say it is FreeBSD"),
+                ("openbsd", "the source does not say it is OpenBSD"),
+            ])
         );
         assert_eq!(
             no.to_string(),
-            "no OS layer recognises the kernel (linux: the dump has no VMCOREINFO)"
+            "no OS layer recognises the kernel (linux: the dump has no VMCOREINFO; \
+             freebsd: the source does not say it is FreeBSD; \
+             openbsd: the source does not say it is OpenBSD)"
         );
         info.vmcoreinfo = Some(VmCoreInfo::parse(b"OSRELEASE=6.1.0\n").unwrap());
         assert_eq!(probe(&Facts(info.clone())).unwrap().name(), "linux");
-        info.os = Some(OsHint::OpenBsd);
+        // A hint for another OS wins over VMCOREINFO.
+        for (hint, name) in [(OsHint::FreeBsd, "freebsd"), (OsHint::OpenBsd, "openbsd")] {
+            info.os = Some(hint);
+            assert_eq!(probe(&Facts(info.clone())).unwrap().name(), name);
+        }
+        info.os = Some(OsHint::Linux);
+        info.vmcoreinfo = None;
         assert_eq!(
             probe(&Facts(info)).unwrap_err().0,
-            [("linux", "the source names another OS")]
+            [
+                ("linux", "the dump has no VMCOREINFO"),
+                ("freebsd", "the source names another OS"),
+                ("openbsd", "the source names another OS"),
+            ]
         );
         assert_eq!(
             NoOs(alloc::vec![]).to_string(),

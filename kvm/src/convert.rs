@@ -1,11 +1,13 @@
 //! `kvm convert`'s policy: which memory of an open source goes into a new
 //! dump (its ranges, clipped to the ranges asked for; the pages a command
-//! reads), and writing it as an ELF core or a kdump file.
+//! reads), and writing it as an ELF core, a kdump file or an OpenBSD
+//! savecore file.
 
 use crate::record::{PageSet, Recording};
 use crate::{Error, Kvm, ProcOp};
-use kvm_core::MapRange;
+use kvm_core::{MapRange, PhysAddr, PhysRead};
 use kvm_core_file::codec::Compression;
+use kvm_core_file::write::openbsd::{self, KcoreHeader};
 use kvm_core_file::write::{elf, kdump as kw, IoSink};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -22,6 +24,9 @@ pub enum Target {
         /// Write the flattened stream.
         flat: bool,
     },
+    /// An OpenBSD savecore file (amd64 and i386 kernels only), its header
+    /// made by [`Kvm::dump_mkheader`].
+    OpenBsd,
 }
 
 /// What to keep: everything when both are empty.
@@ -89,15 +94,16 @@ impl Keep {
 /// What was written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Bytes of memory (ELF) or pages (kdump) written.
+    /// Bytes of memory (ELF, OpenBSD) or pages (kdump) written.
     pub written: u64,
-    /// Pages marked excluded (kdump).
+    /// Pages marked excluded (kdump); bytes written as zeros because the
+    /// source could not give them or they were not kept (OpenBSD).
     pub excluded: u64,
     /// Size of the output.
     pub file_size: u64,
 }
 
-/// Progress: (done, total) in bytes (ELF) or pages (kdump).
+/// Progress: (done, total) in bytes (ELF, OpenBSD) or pages (kdump).
 pub type Progress = Box<dyn Fn(u64, u64) + Send + Sync>;
 
 /// Opens the dump at `core` (with the kernel file `exec`) and runs what
@@ -190,6 +196,52 @@ pub fn convert(
                 file_size: s.file_size,
             })
         }
+        Target::OpenBsd => {
+            let ranges = keep.clip(source.ranges());
+            let hdr = kd.dump_mkheader()?;
+            // The kept ranges, with the root and mode of the whole dump's.
+            let hdr =
+                KcoreHeader::new(hdr.arch(), hdr.ptdpaddr(), hdr.pae(), &ranges).map_err(at)?;
+            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, create()?));
+            let mut report = |done, total| {
+                if let Some(p) = &progress {
+                    p(done, total);
+                }
+            };
+            // Pages the frames do not keep read as excluded: zeros.
+            let kept = Kept { source, keep };
+            let mem: &dyn PhysRead = if keep.frames.is_some() { &kept } else { source };
+            let s = openbsd::write_kcore(&mut sink, &hdr, mem, &mut report).map_err(at)?;
+            sink.0
+                .into_inner()
+                .map_err(|e| Error::io(Some(output.into()), e.into_error()))?;
+            Ok(Summary {
+                written: s.memory,
+                // Bytes the source could not give, written as zeros.
+                excluded: s.zero_filled,
+                file_size: s.file_size,
+            })
+        }
+    }
+}
+
+/// A source seen through [`Keep`]: pages it does not keep are excluded.
+struct Kept<'a> {
+    source: &'a dyn kvm_core::Source,
+    keep: &'a Keep,
+}
+
+impl PhysRead for Kept<'_> {
+    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> kvm_core::Result<usize> {
+        let page = pa.0 & !0xfff;
+        if !self.keep.page(page, 0x1000) {
+            return Err(kvm_core::Error::Excluded { pa: pa.0 });
+        }
+        // One page at a time: the next one may not be kept.
+        let n = usize::try_from(page + 0x1000 - pa.0)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        self.source.read_phys(pa, &mut buf[..n])
     }
 }
 

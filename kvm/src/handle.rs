@@ -104,7 +104,7 @@ impl Kvm {
 
     /// Records `e` as the last error ([`Kvm::geterr`]) and returns it with
     /// the file name.
-    fn fail(&self, e: kvm_core::Error) -> Error {
+    pub(crate) fn fail(&self, e: kvm_core::Error) -> Error {
         let err = Error::core(Some(self.path.clone()), e);
         if let Ok(mut last) = self.last_error.lock() {
             *last = err.to_string();
@@ -123,9 +123,18 @@ impl Kvm {
                     .kernel_paging(&*self.source),
                 Err(_) => kvm_proc::paging_from_cpus(&*self.source),
             }?;
-            Ok(KernelSpace::new(found, &self.source))
+            KernelSpace::new(found, &self.source)
         });
         space.as_ref().map_err(|e| *e)
+    }
+
+    /// The kernel's paging (mode and root) as found, `None` where the
+    /// source translates with a map of its own (kvm_dump_mkheader's
+    /// root).
+    pub(crate) fn kernel_paging(&self) -> Result<Option<kvm_core::Paging>, Error> {
+        self.space()
+            .map(|s| s.found.paging)
+            .map_err(|e| self.fail(e))
     }
 
     /// Runs `f` on the OS layer with the kernel's address space; its
@@ -302,7 +311,11 @@ impl Kvm {
             release: i.kernel_release().map(str::to_owned),
             page_size: i.page_size,
             kaslr_offset: os.as_ref().and_then(|os| os.kaslr_offset()),
-            root: space.as_ref().ok().map(|s| s.found.paging.root().0),
+            root: space
+                .as_ref()
+                .ok()
+                .and_then(|s| s.found.root())
+                .map(|r| r.0),
             paging: match space {
                 Ok(s) => s.found.source.to_owned(),
                 Err(e) => format!("no kernel paging: {e}"),

@@ -29,12 +29,12 @@ impl ProcOp {
         match self {
             ProcOp::All => true,
             ProcOp::Pid(x) => p.pid == x,
-            ProcOp::Pgrp(x) => p.pgrp == x,
-            ProcOp::Session(x) => p.session == x,
-            ProcOp::Uid(x) => p.euid == x,
-            ProcOp::Ruid(x) => p.uid == x,
-            ProcOp::Kthread => p.kthread,
-            ProcOp::Tty(x) => p.tty_nr == x,
+            ProcOp::Pgrp(x) => p.pgrp == Some(x),
+            ProcOp::Session(x) => p.session == Some(x),
+            ProcOp::Uid(x) => p.euid == Some(x),
+            ProcOp::Ruid(x) => p.uid == Some(x),
+            ProcOp::Kthread => p.kthread == Some(true),
+            ProcOp::Tty(x) => p.tty_nr == Some(x),
         }
     }
 }

@@ -30,15 +30,17 @@ impl KernelSpace {
     /// The space of `found` over `source`: its own translator where it
     /// has one, else `found`'s tables, never cached on live memory (it
     /// changes under the reader).
-    pub fn new(found: KernelPaging, source: &Arc<dyn Source>) -> Self {
-        let tlb = if source.translator().is_some() {
-            Tlb::Source(Arc::clone(source))
-        } else if source.info().live {
-            Tlb::Live(found.paging)
-        } else {
-            Tlb::Cached(Box::new(CachedTranslate::new(found.paging)))
-        };
-        KernelSpace { tlb, found }
+    pub fn new(found: KernelPaging, source: &Arc<dyn Source>) -> Result<Self> {
+        let tlb =
+            match found.paging {
+                _ if source.translator().is_some() => Tlb::Source(Arc::clone(source)),
+                Some(p) if source.info().live => Tlb::Live(p),
+                Some(p) => Tlb::Cached(Box::new(CachedTranslate::new(p))),
+                None => return Err(kvm_core::Error::Unsupported(
+                    "the OS layer found no page-table root and the source has no map of its own",
+                )),
+            };
+        Ok(KernelSpace { tlb, found })
     }
 
     /// The OS layer's view of this space over `source`.

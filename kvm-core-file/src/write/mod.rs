@@ -5,6 +5,7 @@
 pub mod elf;
 #[cfg(feature = "std")]
 pub mod kdump;
+pub mod openbsd;
 
 use crate::Result;
 use alloc::vec::Vec;

@@ -38,10 +38,10 @@ pub fn kernel_paging(info: &SourceInfo) -> Result<KernelPaging> {
                 if let Some(mask) = vi.and_then(|v| v.number("sme_mask")).filter(|&m| m != 0) {
                     t = t.with_encryption_mask(mask);
                 }
-                return Ok(KernelPaging {
-                    paging: Paging::X86_64(t),
-                    source: "VMCOREINFO init_top_pgt and phys_base",
-                });
+                return Ok(KernelPaging::new(
+                    Paging::X86_64(t),
+                    "VMCOREINFO init_top_pgt and phys_base",
+                ));
             }
             from_cpu_notes(info)
         }
@@ -70,10 +70,10 @@ pub fn kernel_paging(info: &SourceInfo) -> Result<KernelPaging> {
             let pa52 = vi.number("MAX_PHYSMEM_BITS") == Some(52);
             let t = Aarch64::kernel(PhysAddr(pgd.wrapping_sub(voff)), granule, va_bits)?
                 .with_pa52(pa52);
-            Ok(KernelPaging {
-                paging: Paging::Aarch64(t),
-                source: "VMCOREINFO swapper_pg_dir and kimage_voffset",
-            })
+            Ok(KernelPaging::new(
+                Paging::Aarch64(t),
+                "VMCOREINFO swapper_pg_dir and kimage_voffset",
+            ))
         }
         Some(_) => Err(Error::Unsupported(
             "Linux kernel paging for this architecture",
@@ -104,10 +104,10 @@ mod tests {
         );
         let p5 = kernel_paging(&i).unwrap();
         assert_eq!(
-            p5.paging.root().0,
+            p5.root().unwrap().0,
             0xffff_ffff_8a40_a000 - X86_64_START_KERNEL_MAP + 115_343_360
         );
-        match p5.paging {
+        match p5.paging.unwrap() {
             Paging::X86_64(t) => assert_eq!(t.levels(), 5),
             other => panic!("{other:?}"),
         }
@@ -130,7 +130,7 @@ mod tests {
         });
         let p = kernel_paging(&i).unwrap();
         assert_eq!(
-            (p.paging.root().0, p.source),
+            (p.root().unwrap().0, p.source),
             (0x1234_5000, "CR3 of QEMU's CPU note")
         );
     }
@@ -143,10 +143,10 @@ mod tests {
         );
         let p = kernel_paging(&i).unwrap();
         assert_eq!(
-            p.paging.root().0,
+            p.root().unwrap().0,
             0xffff_8000_81a5_c000 - 0xffff_7fff_4000_0000
         );
-        match p.paging {
+        match p.paging.unwrap() {
             Paging::Aarch64(t) => assert_eq!((t.granule(), t.va_bits()), (Granule::K16, 47)),
             other => panic!("{other:?}"),
         }

@@ -19,7 +19,7 @@ pub(super) struct View<'a> {
 
 impl Kernel for View<'_> {
     fn arch(&self) -> Arch {
-        self.m.paging.arch()
+        self.m.arch().unwrap_or(Arch::Other(0))
     }
     fn kernel(&self) -> &dyn VirtRead {
         self.m
@@ -31,7 +31,7 @@ impl Kernel for View<'_> {
         self.m.kernel_to_phys(va)
     }
     fn user_paging(&self, pgd: PhysAddr) -> Result<Box<dyn Translate + '_>> {
-        Ok(Box::new(self.m.paging.user(pgd)))
+        Ok(Box::new(self.m.user_paging(pgd)?))
     }
     fn symbol(&self, name: &str) -> Option<u64> {
         if name == "init_task" {

@@ -110,26 +110,17 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
     }
 
     /// Follows a `list_head` ring from `head`, returning the containing
-    /// objects (`entry - member`), bounded by [`MAX_TASKS`]. A ring that
-    /// loops without coming back to `head` is found as soon as it repeats
-    /// (Brent's cycle detection: one saved entry, moved at powers of two).
+    /// objects (`entry - member`), bounded by [`MAX_TASKS`] and cycle-checked
+    /// ([`crate::chain::follow`]).
     pub(super) fn list(&self, head: u64, member: u64) -> Result<Vec<u64>> {
-        let cyclic = Error::Malformed("task list does not close (corrupt or cyclic)");
-        let mut out = Vec::new();
-        let (mut saved, mut power, mut steps) = (head, 1usize, 0usize);
-        let mut cur = self.ptr(head, 0)?;
-        while cur != head {
-            if cur == saved || out.len() >= MAX_TASKS {
-                return Err(cyclic);
-            }
-            out.push(cur.wrapping_sub(member));
-            steps += 1;
-            if steps == power {
-                (saved, power, steps) = (cur, power * 2, 0);
-            }
-            cur = self.ptr(cur, 0)?;
-        }
-        Ok(out)
+        let nodes = crate::chain::follow(
+            self.ptr(head, 0)?,
+            head,
+            MAX_TASKS,
+            "task list does not close (corrupt or cyclic)",
+            |n| self.ptr(n, 0),
+        )?;
+        Ok(nodes.into_iter().map(|n| n.wrapping_sub(member)).collect())
     }
 
     fn pid_of(&self, signal: u64, kind: u64) -> Result<u32> {
@@ -152,9 +143,11 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         Ok(Thread {
             tid: self.u32_at(t, self.l.pid)?,
             name: self.comm(t)?,
-            state: self.state(t)?,
+            state: Some(self.state(t)?),
             cpu,
             oncpu,
+            crashed: None,
+            registers: None,
         })
     }
 
@@ -184,17 +177,17 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         let rss_pages = self.rss(t).ok().flatten();
         Ok(Process {
             pid: self.u32_at(t, l.tgid)?,
-            ppid,
-            pgrp: self.pid_of(signal, l.pidtype_pgid)?,
-            session: self.pid_of(signal, l.pidtype_sid)?,
-            uid: self.u32_at(cred, l.cred_uid)?,
-            gid: self.u32_at(cred, l.cred_gid)?,
-            euid: self.u32_at(cred, l.cred_euid)?,
-            egid: self.u32_at(cred, l.cred_egid)?,
-            state: self.state(t)?,
+            ppid: Some(ppid),
+            pgrp: Some(self.pid_of(signal, l.pidtype_pgid)?),
+            session: Some(self.pid_of(signal, l.pidtype_sid)?),
+            uid: Some(self.u32_at(cred, l.cred_uid)?),
+            gid: Some(self.u32_at(cred, l.cred_gid)?),
+            euid: Some(self.u32_at(cred, l.cred_euid)?),
+            egid: Some(self.u32_at(cred, l.cred_egid)?),
+            state: Some(self.state(t)?),
             comm: self.comm(t)?,
-            kthread: flags & PF_KTHREAD != 0,
-            tty_nr,
+            kthread: Some(flags & PF_KTHREAD != 0),
+            tty_nr: Some(tty_nr),
             tty,
             start_time_ns,
             rss_pages,

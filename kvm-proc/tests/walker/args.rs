@@ -187,7 +187,7 @@ fn kthread_with_borrowed_mm_has_no_args() {
     });
     let linux = Linux::new(&k).unwrap();
     let p = linux.processes().unwrap();
-    assert!(p[0].kthread);
+    assert_eq!(p[0].kthread, Some(true));
     assert_eq!(p[0].rss_pages, None);
     assert_eq!(linux.argv(t), Strings::Read(vec![]));
     assert_eq!(linux.envv(t), Strings::Read(vec![]));

@@ -163,12 +163,12 @@ fn degraded_fields() {
     let pids = k.member(signal, "signal_struct.pids");
     let pgid = k.enum_value("PIDTYPE_PGID").unwrap() as u64;
     k.poke_u64(pids + 8 * pgid, 0);
-    want[4].pgrp = 0;
+    want[4].pgrp = Some(0);
     let signal = k.peek_u64(k.member(t.firefox, "task_struct.signal"));
     k.poke_u64(k.member(signal, "signal_struct.tty"), UNMAPPED_VA);
-    (want[5].tty_nr, want[5].tty) = (0, None);
+    (want[5].tty_nr, want[5].tty) = (Some(0), None);
     k.poke_u64(k.member(t.agetty, "task_struct.real_parent"), 0);
-    want[3].ppid = 0;
+    want[3].ppid = Some(0);
     let linux = Linux::new(&k).unwrap();
     assert_eq!(linux.processes().unwrap(), want);
 }

@@ -53,7 +53,7 @@ fn without_tty_layout() {
         "tty_driver.minor_start",
     ] {
         without(Layout::compact(), &[hide], |p| {
-            (p.tty_nr, p.tty) = (0, None);
+            (p.tty_nr, p.tty) = (Some(0), None);
         });
     }
     // Without the name only, the number stays.
@@ -88,7 +88,7 @@ fn without_every_optional_member() {
                 t.oncpu = false;
                 t.cpu = None;
             });
-            (p.tty_nr, p.tty, p.start_time_ns, p.rss_pages) = (0, None, None, None);
+            (p.tty_nr, p.tty, p.start_time_ns, p.rss_pages) = (Some(0), None, None, None);
         },
     );
 }

@@ -145,16 +145,27 @@ fn a_source_no_os_takes_reads_through_its_cpu_note() {
 }
 
 #[test]
-fn a_source_naming_another_os_is_not_linux() {
+fn a_source_naming_another_os_is_taken_by_that_os() {
     let mut f = fake(true, false, false);
     f.info.os = Some(OsHint::FreeBsd);
     f.info.vmcoreinfo = Some(kvm_core::VmCoreInfo::parse(b"OSRELEASE=6.1.0\n").unwrap());
     let kd = open(f, OpenFlags::ReadOnly);
-    assert_eq!(kd.info().os, None);
+    // FreeBSD, not Linux, although VMCOREINFO is there; without its
+    // kernel file the FreeBSD layer says what it needs.
+    assert_eq!(kd.info().os, Some("freebsd"));
+    let e = kd.getprocs(ProcOp::All).unwrap_err();
+    assert_eq!(
+        e.core_error(),
+        Some(kvm_core::Error::Unsupported(
+            "FreeBSD full dumps need the kernel file (-N) to find the page tables"
+        ))
+    );
     let e = kd.type_info("task_struct").unwrap_err();
     assert_eq!(
         e.core_error(),
-        Some(kvm_core::Error::Unsupported("the source names another OS"))
+        Some(kvm_core::Error::Unsupported(
+            "FreeBSD full dumps need the kernel file (-N) to find the page tables"
+        ))
     );
 }
 

@@ -14,7 +14,7 @@ pub struct Args {
     #[command(flatten)]
     src: Source,
     /// Output format.
-    #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd"])]
+    #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd", "openbsd"])]
     to: String,
     /// Write a kdump file in makedumpfile's flattened form.
     #[arg(long)]
@@ -36,6 +36,7 @@ pub struct Args {
 fn target(to: &str, flat: bool) -> Result<Target> {
     let compression = match to {
         "elf" => return Ok(Target::Elf),
+        "openbsd" => return Ok(Target::OpenBsd),
         "kdump-raw" => Compression::None,
         "kdump-zlib" => Compression::Zlib,
         "kdump-lzo" => Compression::Lzo,
@@ -75,7 +76,7 @@ pub fn run(a: Args) -> Result {
     };
     let keep = Keep::new(a.keep, frames);
     let counts = match to {
-        Target::Elf => "{bytes}/{total_bytes}",
+        Target::Elf | Target::OpenBsd => "{bytes}/{total_bytes}",
         Target::Kdump { .. } => "{pos}/{len} pages",
     };
     let bar = progress_bar(&a.output, counts);
@@ -87,14 +88,22 @@ pub fn run(a: Args) -> Result {
     let r = kvm::convert::convert(&kd, to, &keep, &a.output, Some(progress));
     bar.finish_and_clear();
     let summary = r?;
-    if let Target::Kdump { .. } = to {
-        eprintln!(
+    match to {
+        Target::Kdump { .. } => eprintln!(
             "{}: {} pages saved ({} excluded), {} bytes",
             a.output.display(),
             summary.written,
             summary.excluded,
             summary.file_size
-        );
+        ),
+        Target::OpenBsd => eprintln!(
+            "{}: {} bytes of memory ({} written as zeros: not in the source), {} bytes",
+            a.output.display(),
+            summary.written,
+            summary.excluded,
+            summary.file_size
+        ),
+        Target::Elf => {}
     }
     Ok(())
 }

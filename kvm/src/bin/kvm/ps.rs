@@ -38,7 +38,7 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
         let mut o = serde_json::json!({
             "pid": p.pid, "ppid": p.ppid, "pgrp": p.pgrp, "session": p.session,
             "uid": p.uid, "gid": p.gid, "euid": p.euid, "egid": p.egid,
-            "state": p.state.to_string(), "comm": p.comm,
+            "state": p.state.map(String::from), "comm": p.comm,
             "kthread": p.kthread,
             "argv": strings(kd.getargv(p)), "envv": strings(kd.getenvv(p)),
             "tty": p.tty, "tty_nr": p.tty_nr, "start_time_ns": p.start_time_ns,
@@ -50,8 +50,9 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
                 .iter()
                 .map(|t| {
                     serde_json::json!({
-                        "tid": t.tid, "name": t.name, "state": t.state.to_string(),
-                        "oncpu": t.oncpu, "cpu": t.cpu,
+                        "tid": t.tid, "name": t.name, "state": t.state.map(String::from),
+                        "oncpu": t.oncpu, "cpu": t.cpu, "crashed": t.crashed,
+                        "registers": t.registers.as_ref().map(registers),
                     })
                 })
                 .collect();
@@ -74,7 +75,7 @@ fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
         "PID", "PPID", "UID", "GID", "TT", "RSS"
     )?;
     for p in procs {
-        let cmd = if p.kthread {
+        let cmd = if p.kthread == Some(true) {
             format!("[{}]", p.comm)
         } else {
             match kd.getargv(p) {
@@ -94,18 +95,44 @@ fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
             .map_or("-".to_owned(), |r| (r * page_kib).to_string());
         let line = format!(
             "{:>7} {:>7} {:>5} {:>5} {tt:<6} {rss:>8} {} {cmd}",
-            p.pid, p.ppid, p.uid, p.gid, p.state
+            p.pid,
+            shown(p.ppid),
+            shown(p.uid),
+            shown(p.gid),
+            shown(p.state)
         );
         writeln!(out, "{}", cut(line))?;
         if threads && p.threads.len() > 1 {
             for t in &p.threads {
                 let line = format!(
                     "{:>7} {:>7} {:>5} {:>5} {:<6} {:>8} {}   {}",
-                    t.tid, "", "", "", "", "", t.state, t.name
+                    t.tid,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    shown(t.state),
+                    t.name
                 );
                 writeln!(out, "{}", cut(line))?;
             }
         }
     }
     Ok(())
+}
+
+/// A field as `ps` shows it: `-` when unavailable.
+fn shown<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// Saved registers as a JSON object of hex strings (`"rip": "0x…"`), in
+/// the architecture's order.
+fn registers(r: &kvm::Registers) -> serde_json::Value {
+    let m: serde_json::Map<String, serde_json::Value> = r
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), format!("{v:#018x}").into()))
+        .collect();
+    serde_json::Value::Object(m)
 }

@@ -19,9 +19,9 @@ pub struct Args {
     /// Print a hex dump instead of raw bytes.
     #[arg(long)]
     hex: bool,
-    /// Start address (0x… hex or decimal).
-    #[arg(value_parser = parse_u64)]
-    addr: u64,
+    /// Start address (0x… hex or decimal), or a kernel symbol's name
+    /// (`hz`, `init_uts_ns`).
+    addr: String,
     /// Number of bytes (0x… hex or decimal).
     #[arg(value_parser = parse_u64)]
     len: u64,
@@ -29,7 +29,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result {
     let kd = a.src.open()?;
-    let (addr, len) = (a.addr, a.len);
+    let len = a.len;
+    let addr = match parse_u64(&a.addr) {
+        Ok(v) => v,
+        Err(_) if !a.phys => kd.nlist(&[a.addr.as_str()])?[0]
+            .ok_or_else(|| format!("{}: no such kernel symbol", a.addr))?,
+        Err(e) => return Err(e.into()),
+    };
     if len > MAX {
         return Err(format!("refusing to read more than {MAX} bytes at once").into());
     }
