@@ -11,6 +11,8 @@ const ELF_MAGIC: &[u8] = b"\x7fELF";
 const KDUMP_MAGIC: &[u8] = b"KDUMP   ";
 /// makedumpfile's flattened-stream signature.
 const FLAT_MAGIC: &[u8] = b"makedumpfile\0\0\0\0";
+/// FreeBSD minidumps: `"minidump FreeBSD/<arch>"`.
+const MINIDUMP_MAGIC: &[u8] = b"minidump";
 /// LiME header magic, little-endian 0x4C694D45.
 const LIME_MAGIC: &[u8] = b"EMiL";
 
@@ -42,6 +44,9 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
     if magic.starts_with(LIME_MAGIC) {
         return Ok(Box::new(crate::lime::LimeDump::open(r)?));
     }
+    if magic.starts_with(MINIDUMP_MAGIC) {
+        return Ok(Box::new(crate::minidump::MinidumpDump::open(r)?));
+    }
     if is_openbsd_kcore(magic) {
         return Ok(Box::new(crate::openbsd::KcoreDump::open(r)?));
     }
@@ -49,6 +54,6 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
         return Err(Error::Unsupported("legacy diskdump files"));
     }
     Err(Error::Unsupported(
-        "unknown dump format (not ELF, kdump, flattened kdump, LiME or OpenBSD kcore)",
+        "unknown dump format (not ELF, kdump, flattened kdump, LiME, FreeBSD minidump or OpenBSD kcore)",
     ))
 }

@@ -68,12 +68,14 @@ struct Header {
     phnum: u32,
 }
 
-/// The OS an `EI_OSABI` names: FreeBSD writes `ELFOSABI_FREEBSD` (9) into
-/// its cores, OpenBSD `ELFOSABI_OPENBSD` (12); Linux leaves 0 (SYSV),
-/// which names no OS.
+/// The OS an `EI_OSABI` names: FreeBSD's kernel writes
+/// `ELFOSABI_STANDALONE` (255) into its full dumps (sys/kern/kern_dump.c;
+/// the real dumps in tests/data/freebsd carry it) and its user cores
+/// `ELFOSABI_FREEBSD` (9), OpenBSD `ELFOSABI_OPENBSD` (12); Linux leaves 0
+/// (SYSV), which names no OS.
 fn os_of_abi(osabi: u8) -> Option<OsHint> {
     match osabi {
-        9 => Some(OsHint::FreeBsd),
+        9 | 255 => Some(OsHint::FreeBsd),
         12 => Some(OsHint::OpenBsd),
         _ => None,
     }
@@ -518,6 +520,43 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_dump_opens_marked_incomplete() {
+        let opts = ElfOptions {
+            is64: true,
+            endian: Endian::Little,
+            machine: 62,
+        };
+        let whole = build(opts, &RANGES, &[]);
+        // The last segment (0x7fff_e000, one page) loses its second half;
+        // the first is still read.
+        let cut = &whole[..whole.len() - 0x800];
+        let d = ElfDump::open(cut).unwrap();
+        assert!(d.info().incomplete);
+        assert_eq!(
+            d.info().remarks,
+            [format!(
+                "truncated: 2048 bytes of PT_LOAD data lie past the end of the file ({} bytes); they read as not in memory",
+                cut.len()
+            )]
+        );
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        d.read_phys_exact(PhysAddr(0x7fff_e000), &mut a).unwrap();
+        ElfDump::open(&whole[..])
+            .unwrap()
+            .read_phys_exact(PhysAddr(0x7fff_e000), &mut b)
+            .unwrap();
+        assert_eq!(a, b);
+        // The lost half is not in memory, not "excluded by the dump tool".
+        assert_eq!(
+            d.read_phys(PhysAddr(0x7fff_e800), &mut a),
+            Err(Error::NotInMemory { pa: 0x7fff_e800 })
+        );
+        // The whole dump is not marked.
+        assert!(!ElfDump::open(&whole[..]).unwrap().info().incomplete);
+    }
+
+    #[test]
     fn os_hints_and_direct_virtual_reads() {
         let opts = ElfOptions {
             is64: true,
@@ -539,7 +578,11 @@ mod tests {
         let plain = build(opts, &RANGES, &[]);
         assert_eq!(ElfDump::open(plain.clone()).unwrap().info().os, None);
         // FreeBSD and OpenBSD cores say so in EI_OSABI.
-        for (abi, os) in [(9u8, OsHint::FreeBsd), (12, OsHint::OpenBsd)] {
+        for (abi, os) in [
+            (9u8, OsHint::FreeBsd),
+            (255, OsHint::FreeBsd),
+            (12, OsHint::OpenBsd),
+        ] {
             let mut f = plain.clone();
             f[7] = abi;
             assert_eq!(ElfDump::open(f).unwrap().info().os, Some(os));

@@ -42,6 +42,28 @@ pub fn lime(data: &[u8]) {
     }
 }
 
+/// A FreeBSD minidump: its header, bitmap and page-table section, then
+/// translations of addresses in each region it covers.
+pub fn freebsd_minidump(data: &[u8]) {
+    use kvm_core::{Translate, VirtAddr};
+    if let Ok(d) = crate::minidump::MinidumpDump::open(data) {
+        exercise(&d);
+        let _ = d.msgbuf();
+        let h = *d.header();
+        for va in [
+            h.kernbase,
+            h.kernbase.wrapping_add(0x20_1000),
+            h.dmapbase,
+            u64::MAX - 0xfff,
+        ] {
+            if let Ok(t) = d.translate(&d, VirtAddr(va)) {
+                let mut b = [0u8; 16];
+                let _ = kvm_core::PhysRead::read_phys(&d, t.pa, &mut b);
+            }
+        }
+    }
+}
+
 /// VMCOREINFO text and an ELF note stream.
 pub fn notes(data: &[u8]) {
     if let Ok(v) = crate::VmCoreInfo::parse(data) {

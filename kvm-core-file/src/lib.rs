@@ -40,6 +40,7 @@ pub mod fuzz;
 mod io;
 pub mod kdump;
 pub mod lime;
+pub mod minidump;
 pub mod notes;
 pub mod openbsd;
 pub mod write;

@@ -1,0 +1,156 @@
+//! Which physical pages a minidump holds: a bitmap over the `dump_avail`
+//! ranges (one bit per page, ranges back to back), and where each held
+//! page is — the count of set bits before its own (its rank) in
+//! page-sized slots after the page-table section (FORMATS.md §3.3).
+//!
+//! The rank is O(1): a running count every [`BLOCK`] words, then at most
+//! that many word popcounts.
+
+use alloc::vec::Vec;
+use kvm_core::{Error, MapRange, Result};
+
+/// Words per rank block (512 bits).
+const BLOCK: usize = 8;
+
+/// The bitmap and the physical ranges its bits stand for.
+#[derive(Debug)]
+pub struct Bitmap {
+    words: Vec<u64>,
+    /// Set bits in all words before each block.
+    ranks: Vec<u64>,
+    /// `(first pfn, pages, first bit)` of each `dump_avail` range.
+    avail: Vec<(u64, u64, u64)>,
+    page: u64,
+}
+
+impl Bitmap {
+    /// The bitmap `bytes` over the `dump_avail` pairs in `avail`
+    /// (`(start, end)` physical addresses, end exclusive, ended by a pair
+    /// whose end is 0; `None`: one range from physical 0 covering every
+    /// bit, as versions without dump_avail have).
+    pub fn new(bytes: &[u8], avail: Option<&[u8]>, page: u64) -> Result<Bitmap> {
+        let words: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect();
+        let mut ranks = Vec::with_capacity(words.len() / BLOCK + 1);
+        let mut total = 0u64;
+        for (i, w) in words.iter().enumerate() {
+            if i % BLOCK == 0 {
+                ranks.push(total);
+            }
+            total += u64::from(w.count_ones());
+        }
+        let bits = words.len() as u64 * 64;
+        let mut ranges = Vec::new();
+        match avail {
+            None => ranges.push((0, bits, 0)),
+            Some(a) => {
+                let mut bit = 0u64;
+                let mut prev_end = 0u64;
+                for pair in a.chunks_exact(16) {
+                    let u = |o: usize| {
+                        let mut x = [0u8; 8];
+                        x.copy_from_slice(&pair[o..o + 8]);
+                        u64::from_le_bytes(x)
+                    };
+                    let (start, end) = (u(0), u(8));
+                    if end == 0 {
+                        break;
+                    }
+                    if end < start || start < prev_end {
+                        return Err(Error::Malformed(
+                            "FreeBSD minidump dump_avail ranges are not ascending",
+                        ));
+                    }
+                    let first = start / page;
+                    let last = end.div_ceil(page);
+                    // Pages past the bitmap's last bit are not held: a
+                    // range is cut there (so a hostile end costs nothing).
+                    let n = (last - first).min(bits.saturating_sub(bit));
+                    ranges.push((first, n, bit));
+                    bit = bit
+                        .checked_add(last - first)
+                        .ok_or(Error::Malformed("FreeBSD minidump dump_avail overflows"))?;
+                    prev_end = end;
+                }
+            }
+        }
+        Ok(Bitmap {
+            words,
+            ranks,
+            avail: ranges,
+            page,
+        })
+    }
+
+    /// Set bits: the pages the dump says it holds.
+    pub fn count(&self) -> u64 {
+        self.ranks.last().copied().unwrap_or(0)
+            + self.words[self.ranks.len().saturating_sub(1) * BLOCK..]
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>()
+    }
+
+    /// The bit of the page at `pa`, if a range covers it.
+    fn bit(&self, pa: u64) -> Option<u64> {
+        let pfn = pa / self.page;
+        self.avail
+            .iter()
+            .find(|&&(first, n, _)| pfn >= first && pfn - first < n)
+            .map(|&(first, _, bit)| bit + pfn - first)
+    }
+
+    fn is_set(&self, bit: u64) -> bool {
+        let w = usize::try_from(bit / 64)
+            .ok()
+            .and_then(|w| self.words.get(w));
+        w.is_some_and(|w| w >> (bit % 64) & 1 != 0)
+    }
+
+    /// The slot of the page at `pa` (its rank among held pages), or
+    /// `None` when the dump does not hold it.
+    pub fn slot(&self, pa: u64) -> Option<u64> {
+        let bit = self.bit(pa).filter(|&b| self.is_set(b))?;
+        let word = (bit / 64) as usize;
+        let block = word / BLOCK;
+        let mut rank = self.ranks[block];
+        for w in &self.words[block * BLOCK..word] {
+            rank += u64::from(w.count_ones());
+        }
+        let below = self.words[word] & ((1u64 << (bit % 64)) - 1);
+        Some(rank + u64::from(below.count_ones()))
+    }
+
+    /// The held pages as physical ranges (merged runs; `value` = slot of
+    /// the run's first page).
+    pub fn ranges(&self) -> Vec<MapRange> {
+        let mut out: Vec<MapRange> = Vec::new();
+        let mut slot = 0u64;
+        for &(first, n, bit0) in &self.avail {
+            for i in 0..n {
+                if !self.is_set(bit0 + i) {
+                    continue;
+                }
+                let Some(pa) = (first + i).checked_mul(self.page) else {
+                    break;
+                };
+                match out.last_mut() {
+                    Some(r) if r.end() == pa => r.len += self.page,
+                    _ => out.push(MapRange {
+                        start: pa,
+                        len: self.page,
+                        value: slot,
+                    }),
+                }
+                slot += 1;
+            }
+        }
+        out
+    }
+}
