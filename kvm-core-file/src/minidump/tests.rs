@@ -115,7 +115,12 @@ fn i386_both_entry_sizes_with_and_without_dump_avail() {
 
 #[test]
 fn a_truncated_file_keeps_what_it_holds() {
-    let f = i386(false, &[(20 * 0x1000) | 1], &[(20, 0xaa), (30, 0xcc)], false);
+    let f = i386(
+        false,
+        &[(20 * 0x1000) | 1],
+        &[(20, 0xaa), (30, 0xcc)],
+        false,
+    );
     let cut = &f[..f.len() - 0x800];
     let d = MinidumpDump::open(cut).unwrap();
     assert!(d.info().incomplete);
@@ -133,7 +138,8 @@ fn a_truncated_file_keeps_what_it_holds() {
 fn damaged_headers_give_their_error() {
     let f = i386(true, &[1], &[(20, 1)], true);
     let open = |f: &[u8]| MinidumpDump::open(f).map(|_| ());
-    for cut in [0usize, 23, 79] {
+    // Every field boundary of the largest header (arm64's, 80 bytes).
+    for cut in (0..80).step_by(4).chain([79]) {
         assert_eq!(
             open(&f[..cut]),
             Err(Error::Malformed("FreeBSD minidump header truncated")),
@@ -251,5 +257,125 @@ fn every_flip_of_the_header_page_is_survived() {
                 }
             }
         }
+    }
+}
+
+/// An i386 minidump of `mem` as FreeBSD writes one: the leaf PTEs of
+/// `pages` pages of KVA from [`KB`] (large pages split into 4 KiB
+/// entries, as the kernel does), every page of `mem` in the bitmap
+/// (version 1: bit = pfn).
+fn i386_of(
+    pae: bool,
+    mem: &kvm_core::SparseMem,
+    paging: &kvm_core::arch::i386::I386,
+    pages: u64,
+) -> Vec<u8> {
+    let mut ptes = Vec::new();
+    for i in 0..pages {
+        let e = match paging.translate(mem, VirtAddr(KB + i * 0x1000)) {
+            Ok(t) => {
+                let mut e = (t.pa.0 & !0xfff) | 1;
+                if t.prot.contains(Prot::WRITE) {
+                    e |= 2;
+                }
+                if pae && !t.prot.contains(Prot::EXEC) {
+                    e |= 1 << 63;
+                }
+                e
+            }
+            Err(_) => 0,
+        };
+        ptes.push(e);
+    }
+    let max_pfn = mem.pages().map(|(pa, _)| pa.0 / 0x1000).max().unwrap();
+    let bitmap_len = (max_pfn / 64 + 1) * 8;
+    let mut f = vec![0u8; PAGE];
+    f[..21].copy_from_slice(b"minidump FreeBSD/i386");
+    let put = |f: &mut Vec<u8>, o: usize, v: u32| f[o..o + 4].copy_from_slice(&v.to_le_bytes());
+    let esize = if pae { 8 } else { 4 };
+    put(&mut f, 24, 1);
+    put(&mut f, 32, bitmap_len as u32);
+    put(&mut f, 36, (ptes.len() * esize) as u32);
+    put(&mut f, 40, KB as u32);
+    put(&mut f, 44, u32::from(pae));
+    let mut bits = vec![0u8; bitmap_len as usize];
+    for (pa, _) in mem.pages() {
+        let pfn = (pa.0 / 0x1000) as usize;
+        bits[pfn / 8] |= 1 << (pfn % 8);
+    }
+    f.extend_from_slice(&bits);
+    f.resize(f.len().next_multiple_of(PAGE), 0);
+    for e in &ptes {
+        f.extend_from_slice(&e.to_le_bytes()[..esize]);
+    }
+    f.resize(f.len().next_multiple_of(PAGE), 0);
+    for (_, bytes) in mem.pages() {
+        f.extend_from_slice(bytes);
+    }
+    f
+}
+
+#[test]
+fn i386_round_trip_through_builder_made_tables() {
+    use kvm_core::arch::i386::Builder;
+    for pae in [false, true] {
+        let mut b = Builder::new(pae);
+        // 4 KiB pages scattered over physical memory, every third left out,
+        // then one large page (4 MiB without PAE, 2 MiB with).
+        for i in 0..96u64 {
+            if i % 3 == 2 {
+                continue;
+            }
+            let pa = 0x40_0000 + ((i * 37) % 96) * 0x1000;
+            let prot = if i % 2 == 0 {
+                Prot::READ | Prot::WRITE
+            } else {
+                Prot::READ
+            };
+            b.map(VirtAddr(KB + i * 0x1000), PhysAddr(pa), 0x1000, prot)
+                .unwrap();
+        }
+        let large = if pae { 0x20_0000 } else { 0x40_0000 };
+        b.map(
+            VirtAddr(KB + 0x40_0000),
+            PhysAddr(0x80_0000),
+            large,
+            Prot::READ | Prot::WRITE,
+        )
+        .unwrap();
+        for i in 0..(0x80_0000 + large) / 0x1000 {
+            let pa = 0x40_0000 + i * 0x1000;
+            b.mem_mut().write(PhysAddr(pa), &pa.to_le_bytes()).unwrap();
+        }
+        let (mem, paging) = b.finish();
+        let pages = (0x40_0000 + large) / 0x1000;
+        let f = i386_of(pae, &mem, &paging, pages);
+        let d = MinidumpDump::open(&f[..]).unwrap();
+        let (mut mapped, mut holes) = (0, 0);
+        for i in 0..pages + 4 {
+            let va = VirtAddr(KB + i * 0x1000 + 0x18);
+            match (paging.translate(&mem, va), d.translate(&d, va)) {
+                (Ok(want), Ok(got)) => {
+                    assert_eq!((got.pa, got.len), (want.pa, 0x1000 - 0x18), "{va:?}");
+                    assert_eq!(
+                        got.prot.contains(Prot::WRITE),
+                        want.prot.contains(Prot::WRITE)
+                    );
+                    let mut a = [0u8; 8];
+                    let mut b = [0u8; 8];
+                    mem.read_phys_exact(want.pa, &mut a).unwrap();
+                    d.read_phys_exact(got.pa, &mut b).unwrap();
+                    assert_eq!(a, b);
+                    mapped += 1;
+                }
+                (Err(_), Err(e)) => {
+                    assert!(matches!(e, Error::Unmapped { .. }), "{e:?}");
+                    holes += 1;
+                }
+                (want, got) => panic!("{va:?}: tables {want:?}, minidump {got:?}"),
+            }
+        }
+        assert_eq!(mapped, 64 + large / 0x1000, "pae {pae}");
+        assert_eq!(holes, pages + 4 - mapped);
     }
 }
