@@ -13,6 +13,13 @@ const KDUMP_MAGIC: &[u8] = b"KDUMP   ";
 const FLAT_MAGIC: &[u8] = b"makedumpfile\0\0\0\0";
 /// FreeBSD minidumps: `"minidump FreeBSD/<arch>"`.
 const MINIDUMP_MAGIC: &[u8] = b"minidump";
+/// A FreeBSD dump-device image: `struct kerneldumpheader` magics (the
+/// first 16 bytes; the header check compares all 20).
+const FREEBSD_DEVICE_MAGICS: [&[u8]; 3] = [
+    b"FreeBSD Kernel D",
+    b"FreeBSD Text Dum",
+    b"Cleared Kernel D",
+];
 /// LiME header magic, little-endian 0x4C694D45.
 const LIME_MAGIC: &[u8] = b"EMiL";
 
@@ -46,6 +53,9 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
     }
     if magic.starts_with(MINIDUMP_MAGIC) {
         return Ok(Box::new(crate::minidump::MinidumpDump::open(r)?));
+    }
+    if FREEBSD_DEVICE_MAGICS.iter().any(|m| magic.starts_with(m)) {
+        return Ok(Box::new(crate::freebsd::DeviceDump::open(r)?));
     }
     if is_openbsd_kcore(magic) {
         return Ok(Box::new(crate::openbsd::KcoreDump::open(r)?));

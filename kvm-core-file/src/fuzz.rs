@@ -61,6 +61,68 @@ pub fn freebsd_minidump(data: &[u8]) {
                 let _ = kvm_core::PhysRead::read_phys(&d, t.pa, &mut b);
             }
         }
+        // The walk, in increasing VA order, for its first runs.
+        let (mut n, mut last) = (0u32, None);
+        let _ = d.walk(&d, &mut |r| {
+            assert!(last.is_none_or(|l| r.va.0 >= l), "walk out of order");
+            last = Some(r.va.0.saturating_add(r.len));
+            n += 1;
+            if n < 2048 {
+                core::ops::ControlFlow::Continue(())
+            } else {
+                core::ops::ControlFlow::Break(())
+            }
+        });
+    }
+}
+
+/// A FreeBSD dump-device image: the `kerneldumpheader` leader (parsed,
+/// re-encoded and parsed again), the trailer, and the body it opens.
+pub fn freebsd_dumpheader(data: &[u8]) {
+    use crate::freebsd::dumpheader::{DeviceDump, KernelDumpHeader, HEADER_SIZE};
+    if let Some(b) = data.get(..HEADER_SIZE) {
+        let mut h = [0u8; HEADER_SIZE];
+        h.copy_from_slice(b);
+        if let Ok(k) = KernelDumpHeader::parse(&h) {
+            // Strings are read lossily and cut to their field, so only
+            // the numbers must survive a round trip.
+            let again = KernelDumpHeader::parse(&k.encode()).expect("an encoded header parses");
+            let nums = |h: &KernelDumpHeader| {
+                let b = h.encode();
+                let mut n = b;
+                n[20..32].fill(0);
+                // The strings: v1 60..508, v4 64..495.
+                n[60..if h.version == 1 { 508 } else { 495 }].fill(0);
+                n[508..].fill(0);
+                (
+                    h.magic,
+                    h.version,
+                    h.dump_length,
+                    h.dump_extent,
+                    h.block_size,
+                    n,
+                )
+            };
+            assert_eq!(nums(&again), nums(&k));
+            let _ = (k.body_offset(), k.trailer_offset(), k.encode_block().len());
+        }
+    }
+    if let Ok(d) = DeviceDump::open(Vec::from(data)) {
+        exercise(&d);
+        let _ = (d.header(), d.body().info());
+        if let Some(t) = d.translator() {
+            for va in [
+                0u64,
+                0xffff_fe00_0000_0000,
+                0xffff_f800_0000_0000,
+                0x80_0000,
+            ] {
+                if let Ok(x) = t.translate(&d, kvm_core::VirtAddr(va)) {
+                    let mut b = [0u8; 16];
+                    let _ = kvm_core::PhysRead::read_phys(&d, x.pa, &mut b);
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,7 @@ pub mod codec;
 mod detect;
 pub mod elf;
 pub mod flat;
+pub mod freebsd;
 pub mod fuzz;
 mod io;
 pub mod kdump;
@@ -43,6 +44,7 @@ pub mod lime;
 pub mod minidump;
 pub mod notes;
 pub mod openbsd;
+mod window;
 pub mod write;
 
 pub use detect::open;
@@ -54,3 +56,4 @@ pub use kdump::KdumpDump;
 pub use kvm_core::{
     vmcoreinfo, Arch, CpuState, Error, OsHint, Result, Source, SourceInfo, VmCoreInfo,
 };
+pub use window::Window;

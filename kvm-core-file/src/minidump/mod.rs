@@ -11,6 +11,7 @@
 mod bitmap;
 mod header;
 mod translate;
+mod walk;
 
 pub use header::{arch_of, Header};
 

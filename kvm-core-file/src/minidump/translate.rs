@@ -12,15 +12,17 @@ use kvm_core::{
 /// x86 entry bits: present, writable, large page, no-execute.
 const PG_V: u64 = 1;
 const PG_RW: u64 = 1 << 1;
+const PG_U: u64 = 1 << 2;
 const PG_PS: u64 = 1 << 7;
 const PG_NX: u64 = 1 << 63;
 /// x86 frame bits of a 4 KiB and a 2 MiB entry.
 const FRAME_4K: u64 = 0x000f_ffff_ffff_f000;
 const FRAME_2M: u64 = 0x000f_ffff_ffe0_0000;
-/// arm64 L3 page descriptor: bits[1:0] = 0b11; AP[2] (read-only) bit 7;
+/// arm64 L3 page descriptor: bits[1:0] = 0b11; AP[1] (EL0) bit 6, AP[2] (read-only) bit 7;
 /// PXN bit 53; output address bits [47:12].
 const ARM_L3_PAGE: u64 = 3;
 const ARM_RDONLY: u64 = 1 << 7;
+const ARM_EL0: u64 = 1 << 6;
 const ARM_PXN: u64 = 1 << 53;
 const ARM_OA: u64 = 0x0000_ffff_ffff_f000;
 
@@ -28,6 +30,9 @@ fn x86_prot(e: u64) -> Prot {
     let mut p = Prot::READ;
     if e & PG_RW != 0 {
         p = p | Prot::WRITE;
+    }
+    if e & PG_U != 0 {
+        p = p | Prot::USER;
     }
     if e & PG_NX == 0 {
         p = p | Prot::EXEC;
@@ -109,6 +114,9 @@ impl<R: ReadAt> MinidumpDump<R> {
         if e & ARM_RDONLY == 0 {
             prot = prot | Prot::WRITE;
         }
+        if e & ARM_EL0 != 0 {
+            prot = prot | Prot::USER;
+        }
         if e & ARM_PXN == 0 {
             prot = prot | Prot::EXEC;
         }
@@ -151,5 +159,15 @@ impl<R: ReadAt> Translate for MinidumpDump<R> {
             Arch::Aarch64 => self.arm64(va.0),
             _ => self.i386(va.0),
         }
+    }
+
+    /// The section's pages and the direct map's dumped pages, in VA
+    /// order (see `walk.rs`).
+    fn walk(
+        &self,
+        _: &dyn PhysRead,
+        f: &mut dyn FnMut(kvm_core::PageRun) -> core::ops::ControlFlow<()>,
+    ) -> Result<()> {
+        self.walk_pages(f)
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of kvm-core-file: one binary, one module per subject.
 
 mod common;
+mod freebsd;
 mod kdump;
 mod kdump_hostile;
