@@ -10,23 +10,25 @@ use kvm_core::{
 };
 
 /// x86 entry bits: present, writable, large page, no-execute.
-const PG_V: u64 = 1;
-const PG_RW: u64 = 1 << 1;
-const PG_U: u64 = 1 << 2;
-const PG_PS: u64 = 1 << 7;
-const PG_NX: u64 = 1 << 63;
+pub(super) const PG_V: u64 = 1;
+pub(super) const PG_RW: u64 = 1 << 1;
+pub(super) const PG_U: u64 = 1 << 2;
+pub(super) const PG_PS: u64 = 1 << 7;
+pub(super) const PG_NX: u64 = 1 << 63;
 /// x86 frame bits of a 4 KiB and a 2 MiB entry.
-const FRAME_4K: u64 = 0x000f_ffff_ffff_f000;
-const FRAME_2M: u64 = 0x000f_ffff_ffe0_0000;
+pub(super) const FRAME_4K: u64 = 0x000f_ffff_ffff_f000;
+pub(super) const FRAME_2M: u64 = 0x000f_ffff_ffe0_0000;
 /// arm64 L3 page descriptor: bits[1:0] = 0b11; AP[1] (EL0) bit 6, AP[2] (read-only) bit 7;
 /// PXN bit 53; output address bits [47:12].
-const ARM_L3_PAGE: u64 = 3;
-const ARM_RDONLY: u64 = 1 << 7;
-const ARM_EL0: u64 = 1 << 6;
-const ARM_PXN: u64 = 1 << 53;
-const ARM_OA: u64 = 0x0000_ffff_ffff_f000;
+pub(super) const ARM_L3_PAGE: u64 = 3;
+pub(super) const ARM_RDONLY: u64 = 1 << 7;
+pub(super) const ARM_EL0: u64 = 1 << 6;
+pub(super) const ARM_PXN: u64 = 1 << 53;
+pub(super) const ARM_OA: u64 = 0x0000_ffff_ffff_f000;
 
-fn x86_prot(e: u64) -> Prot {
+/// The rights of an x86 entry; `nx_bit`: whether bit 63 means
+/// no-execute (PAE and long mode; not 32-bit entries).
+pub(super) fn x86_prot(e: u64, nx_bit: bool) -> Prot {
     let mut p = Prot::READ;
     if e & PG_RW != 0 {
         p = p | Prot::WRITE;
@@ -34,7 +36,22 @@ fn x86_prot(e: u64) -> Prot {
     if e & PG_U != 0 {
         p = p | Prot::USER;
     }
-    if e & PG_NX == 0 {
+    if !nx_bit || e & PG_NX == 0 {
+        p = p | Prot::EXEC;
+    }
+    p
+}
+
+/// The rights of an arm64 L3 page descriptor.
+pub(super) fn arm_prot(e: u64) -> Prot {
+    let mut p = Prot::READ;
+    if e & ARM_RDONLY == 0 {
+        p = p | Prot::WRITE;
+    }
+    if e & ARM_EL0 != 0 {
+        p = p | Prot::USER;
+    }
+    if e & ARM_PXN == 0 {
         p = p | Prot::EXEC;
     }
     p
@@ -62,14 +79,14 @@ impl<R: ReadAt> MinidumpDump<R> {
                 if pte & PG_V == 0 {
                     return Err(unmapped);
                 }
-                return Ok(page(va, pte & FRAME_4K, 4096, x86_prot(pte)));
+                return Ok(page(va, pte & FRAME_4K, 4096, x86_prot(pte, true)));
             }
             let pde = self.pmap_entry(rel >> 21)?.ok_or(unmapped)?;
             if pde & PG_V == 0 {
                 return Err(unmapped);
             }
             if pde & PG_PS != 0 {
-                return Ok(page(va, pde & FRAME_2M, 2 << 20, x86_prot(pde)));
+                return Ok(page(va, pde & FRAME_2M, 2 << 20, x86_prot(pde, true)));
             }
             // The PTE page is one of the dumped pages.
             let at = (pde & FRAME_4K) + ((va >> 12) & 511) * 8;
@@ -79,7 +96,7 @@ impl<R: ReadAt> MinidumpDump<R> {
             if pte & PG_V == 0 {
                 return Err(unmapped);
             }
-            return Ok(page(va, pte & FRAME_4K, 4096, x86_prot(pte)));
+            return Ok(page(va, pte & FRAME_4K, 4096, x86_prot(pte, true)));
         }
         if va >= h.dmapbase && va < h.dmapend {
             return Ok(page(
@@ -110,17 +127,7 @@ impl<R: ReadAt> MinidumpDump<R> {
         if e & 3 != ARM_L3_PAGE {
             return Err(unmapped);
         }
-        let mut prot = Prot::READ;
-        if e & ARM_RDONLY == 0 {
-            prot = prot | Prot::WRITE;
-        }
-        if e & ARM_EL0 != 0 {
-            prot = prot | Prot::USER;
-        }
-        if e & ARM_PXN == 0 {
-            prot = prot | Prot::EXEC;
-        }
-        Ok(page(va, e & ARM_OA & !(size - 1), size, prot))
+        Ok(page(va, e & ARM_OA & !(size - 1), size, arm_prot(e)))
     }
 
     fn i386(&self, va: u64) -> Result<Translation> {
@@ -141,12 +148,7 @@ impl<R: ReadAt> MinidumpDump<R> {
         } else {
             pte & 0xffff_f000
         };
-        let prot = if h.pae {
-            x86_prot(pte)
-        } else {
-            x86_prot(pte & !PG_NX)
-        };
-        Ok(page(va, frame, 4096, prot))
+        Ok(page(va, frame, 4096, x86_prot(pte, h.pae)))
     }
 }
 

@@ -3,53 +3,14 @@
 //! of the page-table section, and the direct map's dumped pages. The
 //! section is read 4 KiB at a time: it can be many MiB.
 
+use super::translate::{arm_prot, x86_prot, ARM_OA, FRAME_2M, FRAME_4K, PG_PS, PG_V};
 use super::MinidumpDump;
 use crate::{ReadAt, Result};
 use core::ops::ControlFlow;
 use kvm_core::{Arch, PageRun, PhysAddr, PhysReadExt, Prot, VirtAddr};
 
-const PG_V: u64 = 1;
-const PG_RW: u64 = 1 << 1;
-const PG_U: u64 = 1 << 2;
-const PG_PS: u64 = 1 << 7;
-const PG_NX: u64 = 1 << 63;
-const FRAME_4K: u64 = 0x000f_ffff_ffff_f000;
-const FRAME_2M: u64 = 0x000f_ffff_ffe0_0000;
-const ARM_RDONLY: u64 = 1 << 7;
-const ARM_EL0: u64 = 1 << 6;
-const ARM_PXN: u64 = 1 << 53;
-const ARM_OA: u64 = 0x0000_ffff_ffff_f000;
 const K4: u64 = 0x1000;
 const M2: u64 = 0x20_0000;
-
-/// The same rights as [`kvm_core::Translate::translate`] gives.
-fn x86_prot(e: u64, nx_bit: bool) -> Prot {
-    let mut p = Prot::READ;
-    if e & PG_RW != 0 {
-        p = p | Prot::WRITE;
-    }
-    if e & PG_U != 0 {
-        p = p | Prot::USER;
-    }
-    if !nx_bit || e & PG_NX == 0 {
-        p = p | Prot::EXEC;
-    }
-    p
-}
-
-fn arm_prot(e: u64) -> Prot {
-    let mut p = Prot::READ;
-    if e & ARM_RDONLY == 0 {
-        p = p | Prot::WRITE;
-    }
-    if e & ARM_EL0 != 0 {
-        p = p | Prot::USER;
-    }
-    if e & ARM_PXN == 0 {
-        p = p | Prot::EXEC;
-    }
-    p
-}
 
 fn le(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
@@ -229,6 +190,7 @@ impl<R: ReadAt> MinidumpDump<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::minidump::translate::PG_NX;
     use alloc::vec::Vec;
     use kvm_core::Translate;
 
