@@ -7,6 +7,9 @@ mod btf;
 #[path = "../common/mod.rs"]
 mod common;
 mod dumps;
+mod openbsd;
+#[path = "../common/openbsd_round_trip.rs"]
+mod openbsd_round_trip;
 mod ps;
 mod symbols;
 mod system_map;
