@@ -81,6 +81,18 @@ pub enum Strings {
     Unavailable(kvm_core::Error),
 }
 
+/// A kernel symbol as a lookup finds it: its runtime address and its
+/// type letter as `nm` and `/proc/kallsyms` print it (`T` text, `D` data,
+/// `B` bss, `R` read-only data, `A` absolute; lower case is local), `?`
+/// where the table that had it does not say (VMCOREINFO's `SYMBOL()`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelSymbol {
+    /// The runtime address.
+    pub addr: u64,
+    /// The type letter.
+    pub kind: u8,
+}
+
 /// A symbol of a loaded kernel module, as `/proc/kallsyms` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleSymbol {

@@ -8,7 +8,7 @@
 //! debugger runs the whole pipeline without std.
 
 use crate::paging::KernelPaging;
-use crate::{ModuleSymbol, Process, Strings};
+use crate::{KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
@@ -95,9 +95,9 @@ pub trait Os: Send + core::fmt::Debug {
     /// vmlinux, link-time addresses). Before the first lookup only.
     fn add_kernel_symbols(&mut self, table: SymbolTable) -> Result<()>;
 
-    /// A kernel symbol's runtime address (the kernel's own tables first,
-    /// then the kernel file's), not counting modules.
-    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<u64>>;
+    /// A kernel symbol's runtime address and type (the kernel's own
+    /// tables first, then the kernel file's), not counting modules.
+    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<KernelSymbol>>;
 
     /// The kernel's whole symbol table (runtime addresses).
     fn symbols(&self, m: &Machine<'_>) -> Result<&SymbolTable>;

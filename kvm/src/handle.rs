@@ -3,11 +3,13 @@
 
 use crate::space::KernelSpace;
 use crate::{Error, Info, OpenFlags, ProcOp};
+use core::ops::ControlFlow;
 use kvm_core::{
-    PhysAddr, PhysWrite, Source, Translate, Translated, Translation, VirtAddr, VirtRead, VirtWrite,
+    PageRun, PhysAddr, PhysWrite, Source, Translate, Translated, Translation, VirtAddr, VirtRead,
+    VirtWrite,
 };
 use kvm_elf::SymbolTable;
-use kvm_proc::{Machine, ModuleSymbol, NoOs, Os, Process, Strings};
+use kvm_proc::{KernelSymbol, Machine, ModuleSymbol, NoOs, Os, Process, Strings};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -203,10 +205,24 @@ impl Kvm {
             .map_err(|e| self.fail(e))
     }
 
+    /// Calls `f` for every page the kernel's page tables map, in address
+    /// order, until it returns `Break` (`kvm_walk_pages`).
+    pub fn walk_pages(&self, f: &mut dyn FnMut(PageRun) -> ControlFlow<()>) -> Result<(), Error> {
+        let space = self.space().map_err(|e| self.fail(e))?;
+        space.walk(&*self.source, f).map_err(|e| self.fail(e))
+    }
+
     /// Looks up kernel symbols (`kvm_nlist`): each name's runtime address,
     /// from the kernel's own tables (then the `-N` kernel file, the
     /// source's own, and the symbols of loaded modules), or `None`.
     pub fn nlist(&self, names: &[&str]) -> Result<Vec<Option<u64>>, Error> {
+        let found = self.nlist_symbols(names)?;
+        Ok(found.into_iter().map(|s| s.map(|s| s.addr)).collect())
+    }
+
+    /// As [`Kvm::nlist`], with each symbol's type letter (what
+    /// `kvm_nlist`'s `n_type` is made from).
+    pub fn nlist_symbols(&self, names: &[&str]) -> Result<Vec<Option<KernelSymbol>>, Error> {
         let mut out = self.with_os(|os, m| {
             names
                 .iter()
@@ -219,7 +235,13 @@ impl Kvm {
             let modules = self.module_symbols().unwrap_or_default();
             for (slot, name) in out.iter_mut().zip(names) {
                 if slot.is_none() {
-                    *slot = modules.iter().find(|m| m.name == *name).map(|m| m.addr);
+                    *slot = modules
+                        .iter()
+                        .find(|m| m.name == *name)
+                        .map(|m| KernelSymbol {
+                            addr: m.addr,
+                            kind: u8::try_from(m.kind).unwrap_or(b'?'),
+                        });
                 }
             }
         }

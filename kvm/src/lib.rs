@@ -29,8 +29,10 @@
 //! Status: Linux dumps (ELF cores, kdump-compressed, LiME) work, on
 //! x86-64 and arm64; live systems (kvm-dev) and the BSD dump formats are
 //! tracked in their issues.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod convert;
 mod error;
 mod flags;
@@ -49,5 +51,5 @@ pub use handle::Kvm;
 pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
-pub use kvm_proc::{ModuleSymbol, Process, Registers, Thread};
+pub use kvm_proc::{KernelSymbol, ModuleSymbol, Process, Registers, Thread};
 pub use procs::ProcOp;

@@ -45,6 +45,7 @@ fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Opens the dump file at `path`, its format detected from its content.
 fn open_file(path: &Path) -> Result<Box<dyn Source>, Error> {
+    refuse_char_device(path)?;
     let file = FileReader::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
     let mut magic = [0u8; 6];
     let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
@@ -58,6 +59,24 @@ fn open_file(path: &Path) -> Result<Box<dyn Source>, Error> {
         kvm_core_file::open(file)
     }
     .map_err(|e| Error::core(Some(path.to_path_buf()), e))
+}
+
+/// A character device is not a dump (`/dev/zero` would read forever, a
+/// tty would block): refused by name. Block devices are read (a dump
+/// device holding a FreeBSD dump).
+fn refuse_char_device(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
+    if meta.file_type().is_char_device() {
+        return Err(Error::io(
+            Some(path.to_path_buf()),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a character device, not a dump file (live memory is read through /proc/kcore: give no core file)",
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The file treated as the live kernel: `$KVM_KCORE`, else `/proc/kcore`.

@@ -2,8 +2,9 @@
 //! from the OS layer (or the source itself), cached for dumps and never
 //! for live memory.
 
+use core::ops::ControlFlow;
 use kvm_core::{
-    CachedTranslate, Paging, PhysRead, Result, Source, Translate, Translation, VirtAddr,
+    CachedTranslate, PageRun, Paging, PhysRead, Result, Source, Translate, Translation, VirtAddr,
 };
 use kvm_proc::KernelPaging;
 use std::sync::Arc;
@@ -58,12 +59,22 @@ impl Translate for KernelSpace {
         match &self.tlb {
             Tlb::Cached(t) => t.translate(mem, va),
             Tlb::Live(t) => t.translate(mem, va),
-            Tlb::Source(s) => match s.translator() {
-                Some(t) => t.translate(mem, va),
-                None => Err(kvm_core::Error::Unsupported(
-                    "the source lost its translator",
-                )),
-            },
+            Tlb::Source(s) => s.translator().ok_or(LOST)?.translate(mem, va),
+        }
+    }
+
+    fn walk(
+        &self,
+        mem: &dyn PhysRead,
+        f: &mut dyn FnMut(PageRun) -> ControlFlow<()>,
+    ) -> Result<()> {
+        match &self.tlb {
+            Tlb::Cached(t) => t.walk(mem, f),
+            Tlb::Live(t) => t.walk(mem, f),
+            Tlb::Source(s) => s.translator().ok_or(LOST)?.walk(mem, f),
         }
     }
 }
+
+/// A source whose translator went away after the space was made.
+const LOST: kvm_core::Error = kvm_core::Error::Unsupported("the source lost its translator");

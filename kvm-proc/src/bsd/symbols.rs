@@ -3,6 +3,8 @@
 use kvm_core::{Error, Result};
 use kvm_elf::SymbolTable;
 
+use crate::KernelSymbol;
+
 /// Why a symbol lookup cannot be made: no kernel file was given.
 const NO_KERNEL_FILE: Error =
     Error::Unsupported("BSD dumps carry no symbol table: give the kernel file with -N");
@@ -29,7 +31,15 @@ impl KernelFile {
 
     /// `name`'s address; `None` when the file lacks it.
     pub fn get(&self, name: &str) -> Result<Option<u64>> {
-        Ok(self.table()?.addr(name).map(|a| a.0))
+        Ok(self.lookup(name)?.map(|s| s.addr))
+    }
+
+    /// `name`'s address and type letter.
+    pub fn lookup(&self, name: &str) -> Result<Option<KernelSymbol>> {
+        Ok(self.table()?.lookup(name).map(|s| KernelSymbol {
+            addr: s.addr.0,
+            kind: s.kind,
+        }))
     }
 
     /// `name`'s address, or [`Error::Unsupported`]`(why)` when the file

@@ -7,7 +7,7 @@ use super::walker::Walker;
 use crate::bsd::{self, KernelFile};
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{ModuleSymbol, Process, Strings};
+use crate::{KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -50,8 +50,8 @@ impl Os for FreeBsdOs {
         self.file.add(table)
     }
 
-    fn symbol(&self, _: &Machine<'_>, name: &str) -> Result<Option<u64>> {
-        self.file.get(name)
+    fn symbol(&self, _: &Machine<'_>, name: &str) -> Result<Option<KernelSymbol>> {
+        self.file.lookup(name)
     }
 
     fn symbols(&self, _: &Machine<'_>) -> Result<&SymbolTable> {

@@ -23,7 +23,7 @@ impl KernelBtf {
     /// them, else the first blob defining `task_struct` after the kallsyms
     /// tables (BTF follows them in .rodata) or after `_etext`.
     pub fn find(mem: &dyn VirtRead, vi: &VmCoreInfo, syms: &KernelSymbols) -> Result<Self> {
-        let sym = |n: &str| syms.kallsyms(mem, n);
+        let sym = |n: &str| syms.kallsyms(mem, n).map(|s| s.addr);
         let btf = if let (Some(s), Some(e)) = (sym("__start_BTF"), sym("__stop_BTF")) {
             LazyBtf::new(mem, VirtAddr(s), e.wrapping_sub(s))?
         } else {

@@ -8,7 +8,7 @@ use super::view::View;
 use super::walker::Linux;
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{Kernel, ModuleSymbol, Process, Strings};
+use crate::{Kernel, KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -130,14 +130,14 @@ impl Os for LinuxOs {
         Ok(())
     }
 
-    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<u64>> {
+    fn symbol(&self, m: &Machine<'_>, name: &str) -> Result<Option<KernelSymbol>> {
         let d = self.data(m)?;
         if name == "init_task" && d.walker.get().is_none() {
             // Kernels without data symbols: the walker finds it (a walker
             // that cannot be made leaves the other sources to answer).
             let _ = self.with_walker(m, |_| Ok(()));
         }
-        Ok(self.view(m, d).symbol(name))
+        Ok(self.view(m, d).lookup(name))
     }
 
     fn symbols(&self, m: &Machine<'_>) -> Result<&SymbolTable> {

@@ -8,6 +8,8 @@ use kvm_core::{Error, Result, VirtRead, VmCoreInfo};
 use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables, NameIndex};
 use kvm_elf::SymbolTable;
 
+use crate::KernelSymbol;
+
 /// The kernel's symbols, in lookup order.
 #[derive(Debug)]
 pub(super) struct KernelSymbols {
@@ -76,26 +78,37 @@ impl KernelSymbols {
         all.as_ref().map_err(|e| *e)
     }
 
-    /// The address of `name` in the kernel's own kallsyms, by the index
-    /// where there is one.
-    pub fn kallsyms(&self, mem: &dyn VirtRead, name: &str) -> Option<u64> {
+    /// `name` in the kernel's own kallsyms, by the index where there is
+    /// one.
+    pub fn kallsyms(&self, mem: &dyn VirtRead, name: &str) -> Option<KernelSymbol> {
         if let Some(idx) = &self.index {
             match idx.lookup(mem, name) {
-                Ok(Some((a, _))) => return Some(a.0),
+                Ok(Some((a, kind))) => return Some(KernelSymbol { addr: a.0, kind }),
                 // Clang-LTO kernels sort names without their `.suffix`: a
                 // name with a '.' of its own may sit elsewhere.
                 Ok(None) if !name.contains('.') => return None,
                 _ => {}
             }
         }
-        self.all(mem).ok()?.addr(name).map(|a| a.0)
+        found(self.all(mem).ok()?, name)
     }
 
-    /// The address of `name`: the kernel's kallsyms, then the `-N` file,
-    /// then VMCOREINFO.
-    pub fn addr(&self, mem: &dyn VirtRead, vi: &VmCoreInfo, name: &str) -> Option<u64> {
+    /// `name`: the kernel's kallsyms, then the `-N` file, then VMCOREINFO
+    /// (which gives no type: `?`).
+    pub fn lookup(&self, mem: &dyn VirtRead, vi: &VmCoreInfo, name: &str) -> Option<KernelSymbol> {
         self.kallsyms(mem, name)
-            .or_else(|| self.extra.as_ref().and_then(|t| t.addr(name)).map(|a| a.0))
-            .or_else(|| vi.symbol(name))
+            .or_else(|| found(self.extra.as_ref()?, name))
+            .or_else(|| {
+                vi.symbol(name)
+                    .map(|addr| KernelSymbol { addr, kind: b'?' })
+            })
     }
+}
+
+/// `name` in `table`, with its type.
+fn found(table: &SymbolTable, name: &str) -> Option<KernelSymbol> {
+    table.lookup(name).map(|s| KernelSymbol {
+        addr: s.addr.0,
+        kind: s.kind,
+    })
 }

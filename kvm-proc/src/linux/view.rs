@@ -3,7 +3,7 @@
 
 use super::btf::KernelBtf;
 use super::symbols::KernelSymbols;
-use crate::{Kernel, Machine};
+use crate::{Kernel, KernelSymbol, Machine};
 use alloc::boxed::Box;
 use kvm_core::{Arch, PhysAddr, PhysRead, Result, Translate, VirtAddr, VirtRead, VmCoreInfo};
 
@@ -15,6 +15,16 @@ pub(super) struct View<'a> {
     pub btf: &'a KernelBtf,
     /// `init_task`, once found (by symbol or search).
     pub init_task: Option<u64>,
+}
+
+impl View<'_> {
+    /// `name` with its type (`init_task` as found, a data symbol).
+    pub fn lookup(&self, name: &str) -> Option<KernelSymbol> {
+        match self.init_task {
+            Some(addr) if name == "init_task" => Some(KernelSymbol { addr, kind: b'D' }),
+            _ => self.syms.lookup(self.m, self.vi, name),
+        }
+    }
 }
 
 impl Kernel for View<'_> {
@@ -34,12 +44,7 @@ impl Kernel for View<'_> {
         Ok(Box::new(self.m.user_paging(pgd)?))
     }
     fn symbol(&self, name: &str) -> Option<u64> {
-        if name == "init_task" {
-            if let Some(a) = self.init_task {
-                return Some(a);
-            }
-        }
-        self.syms.addr(self.m, self.vi, name)
+        self.lookup(name).map(|s| s.addr)
     }
     fn offset_of(&self, path: &str) -> Option<u64> {
         let m = self.btf.with(|b| b.member_path(self.m, path))?;

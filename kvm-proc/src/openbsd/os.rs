@@ -3,7 +3,7 @@
 use crate::bsd::{self, KernelFile};
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{ModuleSymbol, Process, Strings};
+use crate::{KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -55,8 +55,8 @@ impl Os for OpenBsdOs {
         self.file.add(table)
     }
 
-    fn symbol(&self, _: &Machine<'_>, name: &str) -> Result<Option<u64>> {
-        self.file.get(name)
+    fn symbol(&self, _: &Machine<'_>, name: &str) -> Result<Option<KernelSymbol>> {
+        self.file.lookup(name)
     }
 
     fn symbols(&self, _: &Machine<'_>) -> Result<&SymbolTable> {

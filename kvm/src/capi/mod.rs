@@ -1,0 +1,205 @@
+//! The C interface (`capi` feature): the kvm(3) calls of `include/kvm.h`
+//! over [`Kvm`], for libkvm.so and libkvm.a.
+//!
+//! Every entry point is a thin shell: it checks its pointers, runs the
+//! facade's call inside [`guard`] (a panic becomes the call's error, never
+//! an unwind into C), and turns the answer into BSD's conventions. The
+//! memory it hands out (process arrays, argv/env arrays, the error string)
+//! is owned by the [`Handle`] and replaced by the next call of the same
+//! kind, as BSD's libkvm does.
+//!
+//! Safety: the callers' contract is C's — pointers are valid for the sizes
+//! passed, strings are NUL-terminated, a handle is used by one thread at a
+//! time and not after `kvm_close`. Within that contract nothing here reads
+//! or writes outside a caller's buffer: each copy is bounded by the length
+//! the caller gave.
+#![allow(unsafe_code)]
+
+mod dump;
+mod layout;
+mod memory;
+mod nlist;
+mod open;
+mod procs;
+
+pub use layout::{KinfoProc, KvmNlist, KvmPage, Nlist};
+
+use crate::Kvm;
+use std::ffi::{c_char, c_int, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// `_POSIX2_LINE_MAX`: the size of the caller's `errbuf`.
+pub const ERRBUF_LEN: usize = 2048;
+
+/// FreeBSD's symbol resolver of `kvm_open2`.
+pub type Resolver = unsafe extern "C" fn(*const c_char, *mut u64) -> c_int;
+
+/// An open kernel as C sees it (`kvm_t`).
+pub struct Handle {
+    /// The kernel; `None` when opened without memory access
+    /// (`KVM_NO_FILES`, or `/dev/null` as the core file).
+    kd: Option<Kvm>,
+    /// `kvm_open`'s `errstr`: errors are also printed on stderr after it.
+    program: Option<String>,
+    /// `kvm_open2`'s resolver, asked for names the kernel lacks.
+    resolver: Option<Resolver>,
+    /// The last error (`kvm_geterr`), sticky.
+    error: CString,
+    /// The last `kvm_getprocs` answer, and the processes it came from.
+    procs: Vec<KinfoProc>,
+    sources: Vec<crate::Process>,
+    /// The last `kvm_getargv` and `kvm_getenvv` answers.
+    argv: CStrings,
+    envv: CStrings,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("kd", &self.kd)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    fn new(kd: Option<Kvm>, program: Option<String>, resolver: Option<Resolver>) -> Self {
+        Handle {
+            kd,
+            program,
+            resolver,
+            error: CString::default(),
+            procs: Vec::new(),
+            sources: Vec::new(),
+            argv: CStrings::default(),
+            envv: CStrings::default(),
+        }
+    }
+
+    /// Records `msg` as the last error (and prints it after `kvm_open`'s
+    /// `errstr`).
+    fn fail(&mut self, msg: impl std::fmt::Display) {
+        let msg = msg.to_string();
+        if let Some(p) = &self.program {
+            eprintln!("{p}: {msg}");
+        }
+        self.error = c_string(msg);
+    }
+
+    /// The kernel, or the error of a handle without memory access.
+    fn kvm(&mut self) -> Option<&Kvm> {
+        if self.kd.is_none() {
+            self.fail("no kernel memory: opened with KVM_NO_FILES or /dev/null");
+        }
+        self.kd.as_ref()
+    }
+}
+
+/// Strings handed to C as a NULL-terminated `char **`.
+#[derive(Default)]
+struct CStrings {
+    strings: Vec<CString>,
+    ptrs: Vec<*mut c_char>,
+}
+
+impl CStrings {
+    /// Replaces the strings with `v`, cut to `nchr` bytes in all (NULs
+    /// included) when `nchr` is not 0; returns the array.
+    fn set(&mut self, v: Vec<String>, nchr: usize) -> *mut *mut c_char {
+        let mut left = if nchr == 0 { usize::MAX } else { nchr };
+        self.strings.clear();
+        for s in v {
+            if left == 0 {
+                break;
+            }
+            let mut b = s.into_bytes();
+            if b.len() >= left {
+                // The string that crosses the bound is cut, with its NUL
+                // inside the bound.
+                b.truncate(left - 1);
+            }
+            left -= b.len() + 1;
+            self.strings.push(c_string(b));
+        }
+        self.ptrs = self
+            .strings
+            .iter()
+            .map(|s| s.as_ptr().cast_mut())
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect();
+        self.ptrs.as_mut_ptr()
+    }
+}
+
+/// A C string of `s`, cut at its first NUL.
+fn c_string(s: impl Into<Vec<u8>>) -> CString {
+    let mut b = s.into();
+    if let Some(i) = b.iter().position(|&c| c == 0) {
+        b.truncate(i);
+    }
+    CString::new(b).unwrap_or_default()
+}
+
+/// Runs `f`, turning a panic into `fallback` (and a message on the handle
+/// when there is one).
+fn guard<T>(kd: *mut Handle, name: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            // SAFETY: a handle pointer is kvm_open's answer or NULL (the
+            // caller's contract); the panicked call no longer uses it.
+            if let Some(h) = unsafe { kd.as_mut() } {
+                h.fail(format_args!(
+                    "{name}: internal error (a panic in kvm; please report it)"
+                ));
+            }
+            fallback
+        }
+    }
+}
+
+/// Copies `msg` into the caller's `errbuf` of [`ERRBUF_LEN`] bytes, cut at
+/// a character boundary and NUL-terminated; nothing when `errbuf` is NULL.
+fn to_errbuf(errbuf: *mut c_char, msg: &str) {
+    if errbuf.is_null() {
+        return;
+    }
+    let mut n = msg.len().min(ERRBUF_LEN - 1);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: the caller's errbuf holds ERRBUF_LEN bytes (kvm(3)); n + 1
+    // <= ERRBUF_LEN bytes are written.
+    unsafe {
+        std::ptr::copy_nonoverlapping(msg.as_ptr().cast::<c_char>(), errbuf, n);
+        *errbuf.add(n) = 0;
+    }
+}
+
+/// Sets the C `errno`.
+fn set_errno(e: c_int) {
+    // SAFETY: errno is thread-local; its location is valid for this
+    // thread.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Runs `f` on the handle behind `kd` inside [`guard`]; `fallback` (the
+/// call's error value) for a NULL handle, with `errno` EINVAL.
+fn with_handle<T: Copy>(
+    kd: *mut Handle,
+    name: &str,
+    fallback: T,
+    f: impl FnOnce(&mut Handle) -> T,
+) -> T {
+    guard(kd, name, fallback, || {
+        // SAFETY: a handle pointer is an open call's answer or NULL, used
+        // by one thread at a time (the caller's contract).
+        match unsafe { kd.as_mut() } {
+            Some(h) => f(h),
+            None => {
+                set_errno(libc::EINVAL);
+                fallback
+            }
+        }
+    })
+}

@@ -1,0 +1,404 @@
+//! Processes and load: `kvm_getprocs`, `kvm_getargv`, `kvm_getenvv`,
+//! `kvm_getloadavg`.
+
+use super::layout::KI_MAXCOMLEN;
+use super::{with_handle, Handle, KinfoProc};
+use crate::{ProcOp, Process, Thread};
+use std::ffi::{c_char, c_double, c_int};
+
+/// The `KERN_PROC_*` ops.
+const KERN_PROC_ALL: c_int = 0;
+const KERN_PROC_PID: c_int = 1;
+const KERN_PROC_PGRP: c_int = 2;
+const KERN_PROC_SESSION: c_int = 3;
+const KERN_PROC_TTY: c_int = 4;
+const KERN_PROC_UID: c_int = 5;
+const KERN_PROC_RUID: c_int = 6;
+const KERN_PROC_KTHREAD: c_int = 7;
+const KERN_PROC_SHOW_THREADS: c_int = 0x4000_0000;
+
+/// OpenBSD's `p_stat` values.
+const SRUN: i8 = 2;
+const SSLEEP: i8 = 3;
+const SSTOP: i8 = 4;
+const SZOMB: i8 = 5;
+const SDEAD: i8 = 6;
+const SONPROC: i8 = 7;
+
+/// `p_flag` of a kernel thread: OpenBSD's `P_SYSTEM | PS_SYSTEM`.
+const SYSTEM: i32 = 0x0000_0200 | 0x0001_0000;
+
+/// `KI_NODEV`.
+const NODEV: u32 = u32::MAX;
+
+/// The `p_kvm_valid` bits (`KVM_KI_*`).
+const KI_PPID: u32 = 0x0001;
+const KI_PGID: u32 = 0x0002;
+const KI_SID: u32 = 0x0004;
+const KI_UID: u32 = 0x0008;
+const KI_GID: u32 = 0x0010;
+const KI_STAT: u32 = 0x0020;
+const KI_TDEV: u32 = 0x0040;
+const KI_USTART: u32 = 0x0080;
+const KI_RSS: u32 = 0x0100;
+const KI_FLAG: u32 = 0x0200;
+const KI_CPUID: u32 = 0x0400;
+
+/// The selection of `op` and `arg`, and whether threads are listed.
+fn selection(op: c_int, arg: c_int) -> Result<(ProcOp, bool), String> {
+    let threads = op & KERN_PROC_SHOW_THREADS != 0;
+    let arg_u = arg as u32;
+    let sel = match op & !KERN_PROC_SHOW_THREADS {
+        KERN_PROC_ALL => ProcOp::All,
+        KERN_PROC_PID => ProcOp::Pid(arg_u),
+        KERN_PROC_PGRP => ProcOp::Pgrp(arg_u),
+        KERN_PROC_SESSION => ProcOp::Session(arg_u),
+        KERN_PROC_TTY => ProcOp::Tty(arg_u),
+        KERN_PROC_UID => ProcOp::Uid(arg_u),
+        KERN_PROC_RUID => ProcOp::Ruid(arg_u),
+        KERN_PROC_KTHREAD => ProcOp::Kthread,
+        other => return Err(format!("kvm_getprocs: invalid op {other}")),
+    };
+    Ok((sel, threads))
+}
+
+/// OpenBSD's `p_stat` for a state letter.
+fn stat_of(state: char, oncpu: bool) -> i8 {
+    match state {
+        'R' if oncpu => SONPROC,
+        'R' => SRUN,
+        'T' | 't' => SSTOP,
+        'Z' => SZOMB,
+        'X' => SDEAD,
+        // S, D, I (idle), P (parked), and any other wait.
+        _ => SSLEEP,
+    }
+}
+
+/// `s` as a NUL-terminated `char` array, cut to fit.
+fn comm(s: &str) -> [c_char; KI_MAXCOMLEN] {
+    let mut out = [0 as c_char; KI_MAXCOMLEN];
+    for (o, b) in out.iter_mut().zip(s.bytes().take(KI_MAXCOMLEN - 1)) {
+        *o = b as c_char;
+    }
+    out
+}
+
+/// `v` as an `i32`, -1 (and its bit clear) when unknown.
+fn known(v: Option<u32>, bit: u32, valid: &mut u32) -> i32 {
+    match v {
+        Some(x) => {
+            *valid |= bit;
+            x as i32
+        }
+        None => -1,
+    }
+}
+
+/// The entry of process `p`.
+fn entry(p: &Process) -> KinfoProc {
+    let mut valid = 0;
+    let leader = p.threads.first();
+    let oncpu = leader.is_some_and(|t| t.oncpu);
+    let (uid, ruid) = match (p.euid, p.uid) {
+        (Some(e), Some(r)) => {
+            valid |= KI_UID;
+            (e, r)
+        }
+        _ => (u32::MAX, u32::MAX),
+    };
+    let (gid, rgid) = match (p.egid, p.gid) {
+        (Some(e), Some(r)) => {
+            valid |= KI_GID;
+            (e, r)
+        }
+        _ => (u32::MAX, u32::MAX),
+    };
+    let p_tdev = match p.tty_nr {
+        Some(t) => {
+            valid |= KI_TDEV;
+            if t == 0 {
+                NODEV
+            } else {
+                t
+            }
+        }
+        None => NODEV,
+    };
+    let (p_stat, p_kvm_state) = match p.state {
+        Some(c) => {
+            valid |= KI_STAT;
+            (stat_of(c, oncpu), c as c_char)
+        }
+        None => (0, 0),
+    };
+    let (p_ustart_sec, p_ustart_usec) = match p.start_time_ns {
+        Some(ns) => {
+            valid |= KI_USTART;
+            (ns / 1_000_000_000, (ns % 1_000_000_000 / 1000) as u32)
+        }
+        None => (0, 0),
+    };
+    let p_vm_rssize = match p.rss_pages {
+        Some(r) => {
+            valid |= KI_RSS;
+            i32::try_from(r).unwrap_or(i32::MAX)
+        }
+        None => -1,
+    };
+    let p_flag = match p.kthread {
+        Some(k) => {
+            valid |= KI_FLAG;
+            if k {
+                SYSTEM
+            } else {
+                0
+            }
+        }
+        None => 0,
+    };
+    let p_cpuid = match leader.and_then(|t| t.cpu) {
+        Some(c) => {
+            valid |= KI_CPUID;
+            u64::from(c)
+        }
+        None => u64::MAX,
+    };
+    KinfoProc {
+        p_paddr: p.task,
+        p_cpuid,
+        p_ustart_sec,
+        p_ustart_usec,
+        p_pid: p.pid as i32,
+        p_ppid: known(p.ppid, KI_PPID, &mut valid),
+        p_sid: known(p.session, KI_SID, &mut valid),
+        p__pgid: known(p.pgrp, KI_PGID, &mut valid),
+        p_tid: -1,
+        p_uid: uid,
+        p_ruid: ruid,
+        p_gid: gid,
+        p_rgid: rgid,
+        p_tdev,
+        p_vm_rssize,
+        p_flag,
+        p_kvm_valid: valid,
+        p_kvm_nthreads: i32::try_from(p.threads.len()).unwrap_or(i32::MAX),
+        p_stat,
+        p_kvm_state,
+        p_comm: comm(&p.comm),
+        p_kvm_pad: [0; 10],
+    }
+}
+
+/// The entry of thread `t` of the process whose entry is `pe`.
+fn thread_entry(pe: &KinfoProc, t: &Thread) -> KinfoProc {
+    let mut e = *pe;
+    e.p_tid = t.tid as i32;
+    e.p_comm = comm(&t.name);
+    e.p_kvm_valid &= !(KI_STAT | KI_CPUID);
+    (e.p_stat, e.p_kvm_state) = (0, 0);
+    if let Some(c) = t.state {
+        e.p_kvm_valid |= KI_STAT;
+        (e.p_stat, e.p_kvm_state) = (stat_of(c, t.oncpu), c as c_char);
+    }
+    e.p_cpuid = u64::MAX;
+    if let Some(c) = t.cpu {
+        e.p_kvm_valid |= KI_CPUID;
+        e.p_cpuid = u64::from(c);
+    }
+    e
+}
+
+/// `kvm_getprocs(3)`: the selected processes (and threads), owned by the
+/// handle; NULL on error.
+///
+/// # Safety
+/// `kd` is an open handle or NULL; `cnt` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_getprocs(
+    kd: *mut Handle,
+    op: c_int,
+    arg: c_int,
+    elemsize: usize,
+    cnt: *mut c_int,
+) -> *mut KinfoProc {
+    with_handle(kd, "kvm_getprocs", std::ptr::null_mut(), |h| {
+        let size = size_of::<KinfoProc>();
+        if elemsize != size {
+            h.fail(format_args!(
+                "kvm_getprocs: elemsize {elemsize} is not sizeof(struct kinfo_proc) {size}: rebuild against this kvm.h"
+            ));
+            return std::ptr::null_mut();
+        }
+        let (sel, threads) = match selection(op, arg) {
+            Ok(s) => s,
+            Err(msg) => {
+                h.fail(msg);
+                return std::ptr::null_mut();
+            }
+        };
+        let Some(kd) = h.kvm() else {
+            return std::ptr::null_mut();
+        };
+        let procs = match kd.getprocs(sel) {
+            Ok(p) => p,
+            Err(e) => {
+                h.fail(e);
+                return std::ptr::null_mut();
+            }
+        };
+        let mut out = Vec::with_capacity(procs.len());
+        for p in &procs {
+            let e = entry(p);
+            out.push(e);
+            if threads {
+                out.extend(p.threads.iter().map(|t| thread_entry(&e, t)));
+            }
+        }
+        let Ok(n) = c_int::try_from(out.len()) else {
+            h.fail("kvm_getprocs: too many processes");
+            return std::ptr::null_mut();
+        };
+        if !cnt.is_null() {
+            // SAFETY: the caller's out pointer.
+            unsafe { *cnt = n };
+        }
+        h.procs = out;
+        h.sources = procs;
+        h.procs.as_mut_ptr()
+    })
+}
+
+/// Which strings `kvm_getargv` / `kvm_getenvv` read.
+#[derive(Clone, Copy)]
+enum Which {
+    Argv,
+    Envv,
+}
+
+/// The argv or env of the process of `kp`, into the handle's array.
+///
+/// # Safety
+/// `kp` is NULL or points to a `struct kinfo_proc`.
+unsafe fn strings(
+    h: &mut Handle,
+    kp: *const KinfoProc,
+    nchr: c_int,
+    which: Which,
+) -> *mut *mut c_char {
+    let call = match which {
+        Which::Argv => "kvm_getargv",
+        Which::Envv => "kvm_getenvv",
+    };
+    // SAFETY: the caller's contract.
+    let Some(kp) = (unsafe { kp.as_ref() }) else {
+        h.fail(format_args!("{call}: NULL kinfo_proc"));
+        return std::ptr::null_mut();
+    };
+    let Ok(nchr) = usize::try_from(nchr) else {
+        h.fail(format_args!("{call}: negative nchr {nchr}"));
+        return std::ptr::null_mut();
+    };
+    // The process of the last kvm_getprocs with this address, else the
+    // kernel's process of this pid now.
+    let known = h
+        .sources
+        .iter()
+        .find(|p| p.task == kp.p_paddr && p.pid as i32 == kp.p_pid)
+        .cloned();
+    let Some(kd) = h.kvm() else {
+        return std::ptr::null_mut();
+    };
+    let p = match known {
+        Some(p) => Ok(Some(p)),
+        None => kd
+            .getprocs(ProcOp::Pid(kp.p_pid as u32))
+            .map(|v| v.into_iter().next()),
+    };
+    let got = match p {
+        Ok(Some(p)) => match which {
+            Which::Argv => kd.getargv(&p),
+            Which::Envv => kd.getenvv(&p),
+        },
+        Ok(None) => {
+            h.fail(format_args!("{call}: no process {}", kp.p_pid));
+            return std::ptr::null_mut();
+        }
+        Err(e) => Err(e),
+    };
+    match got {
+        Ok(v) => match which {
+            Which::Argv => h.argv.set(v, nchr),
+            Which::Envv => h.envv.set(v, nchr),
+        },
+        Err(e) => {
+            h.fail(e);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `kvm_getargv(3)`.
+///
+/// # Safety
+/// `kd` is an open handle or NULL; `kp` is NULL or a `struct kinfo_proc`.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_getargv(
+    kd: *mut Handle,
+    kp: *const KinfoProc,
+    nchr: c_int,
+) -> *mut *mut c_char {
+    with_handle(kd, "kvm_getargv", std::ptr::null_mut(), |h| {
+        // SAFETY: the caller's contract.
+        unsafe { strings(h, kp, nchr, Which::Argv) }
+    })
+}
+
+/// `kvm_getenvv(3)`.
+///
+/// # Safety
+/// As [`kvm_getargv`].
+#[no_mangle]
+pub unsafe extern "C" fn kvm_getenvv(
+    kd: *mut Handle,
+    kp: *const KinfoProc,
+    nchr: c_int,
+) -> *mut *mut c_char {
+    with_handle(kd, "kvm_getenvv", std::ptr::null_mut(), |h| {
+        // SAFETY: the caller's contract.
+        unsafe { strings(h, kp, nchr, Which::Envv) }
+    })
+}
+
+/// `kvm_getloadavg(3)`: up to `nelem` (at most 3) samples; -1 on error.
+///
+/// # Safety
+/// `kd` is an open handle or NULL; `loadavg` is valid for `nelem` writes.
+#[no_mangle]
+pub unsafe extern "C" fn kvm_getloadavg(
+    kd: *mut Handle,
+    loadavg: *mut c_double,
+    nelem: c_int,
+) -> c_int {
+    with_handle(kd, "kvm_getloadavg", -1, |h| {
+        let n = nelem.clamp(0, 3);
+        if n > 0 && loadavg.is_null() {
+            h.fail("kvm_getloadavg: NULL array");
+            return -1;
+        }
+        let Some(kd) = h.kvm() else { return -1 };
+        match kd.getloadavg() {
+            Ok(l) => {
+                for (i, v) in l.iter().take(n as usize).enumerate() {
+                    // SAFETY: i < n <= nelem, the caller's array size.
+                    unsafe { *loadavg.add(i) = *v };
+                }
+                n
+            }
+            Err(e) => {
+                h.fail(e);
+                -1
+            }
+        }
+    })
+}
