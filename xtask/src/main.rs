@@ -23,6 +23,11 @@ const TASKS: &[Task] = &[
     ("test", test, "all tests of the workspace"),
     ("doc", doc, "rustdoc with warnings denied"),
     (
+        "capi",
+        capi,
+        "the C interface: libkvm.so/.a, the C examples, the ATF tests under ASan and UBSan (kyua)",
+    ),
+    (
         "nostd",
         nostd,
         "build the no_std crates for bare-metal x86-64 and aarch64; run the no_std pipeline",
@@ -138,6 +143,7 @@ fn ci() -> Result<(), String> {
         ("fmt", fmt),
         ("clippy", clippy),
         ("test", test),
+        ("capi", capi),
         ("doc", doc),
         ("nostd", nostd),
         ("fuzz-build", fuzz_build),
@@ -208,6 +214,41 @@ fn test() -> Result<(), String> {
         run(c)?;
     }
     Ok(())
+}
+
+/// The C interface, from C: `kvm/tests/capi.rs` builds libkvm (release,
+/// `capi`), checks the header's layouts, builds the C examples with
+/// `-Werror` and runs the ATF tests under kyua with the sanitizers.
+/// Installs the C tools it needs (Debian packages) when missing.
+fn capi() -> Result<(), String> {
+    let have = |p: &str| Path::new(p).exists();
+    let mut missing = Vec::new();
+    for (file, pkg) in [
+        ("/usr/include/atf-c.h", "libatf-dev"),
+        ("/usr/bin/kyua", "kyua"),
+        ("/usr/bin/pkg-config", "pkg-config"),
+    ] {
+        if !have(file) {
+            missing.push(pkg);
+        }
+    }
+    if !missing.is_empty() {
+        fixtures::apt_install(&missing)?;
+    }
+    let mut c = cargo();
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "kvm",
+        "--features",
+        "capi",
+        "--test",
+        "capi",
+        "--",
+        "--nocapture",
+    ]);
+    run(c)
 }
 
 fn doc() -> Result<(), String> {

@@ -1,0 +1,390 @@
+//! The C interface from C (feature `capi`; run by `cargo xtask capi`):
+//! the header's structs against the Rust definitions, the C examples built
+//! with `-Wall -Wextra -Werror` through the pkg-config file and run on the
+//! committed fixtures, and the ATF tests (tests/c/t_kvm.c) under kyua,
+//! built with AddressSanitizer and UBSan against libkvm.a. A missing C
+//! compiler, pkg-config, ATF or kyua fails these tests: `cargo xtask capi`
+//! installs them.
+
+use kvm::capi::{KinfoProc, KvmNlist, KvmPage, Nlist};
+use std::mem::{offset_of, size_of};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const SETS: [&str; 2] = ["amd64-kaslr", "arm64-kaslr"];
+
+/// Where cargo puts libkvm.so, libkvm.a and the kvm binary; the
+/// libraries are built (with `capi`, in this test's profile) on first
+/// call: cargo builds only the rlib for a test.
+fn lib_dir() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_kvm")).parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.args(["build", "-p", "kvm", "--lib", "--features", "capi"]);
+        if dir.ends_with("release") {
+            c.arg("--release");
+        }
+        run(c.current_dir(manifest()));
+        dir.to_path_buf()
+    })
+}
+
+fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(set: &str) -> PathBuf {
+    manifest()
+        .join("tests/data")
+        .join(set)
+        .join("vmcore.kdump.xz")
+}
+
+/// A fresh directory for one test's outputs.
+fn work(name: &str) -> PathBuf {
+    let d = lib_dir().join("capi-tests").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {c:?}: {e} (cargo xtask capi installs it)"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The installed layout pkg-config describes: `include/kvm/{kvm,nlist}.h`
+/// and `lib/pkgconfig/kvm.pc` under `prefix`, the libraries in cargo's
+/// directory.
+fn install(prefix: &Path) -> PathBuf {
+    let inc = prefix.join("include/kvm");
+    std::fs::create_dir_all(&inc).unwrap();
+    for h in ["kvm.h", "nlist.h"] {
+        std::fs::copy(manifest().join("include").join(h), inc.join(h)).unwrap();
+    }
+    let pc_dir = prefix.join("lib/pkgconfig");
+    std::fs::create_dir_all(&pc_dir).unwrap();
+    let pc = std::fs::read_to_string(manifest().join("include/kvm.pc.in"))
+        .unwrap()
+        .replace("@PREFIX@", prefix.to_str().unwrap())
+        .replace("@LIBDIR@", lib_dir().to_str().unwrap())
+        .replace("@VERSION@", env!("CARGO_PKG_VERSION"));
+    std::fs::write(pc_dir.join("kvm.pc"), pc).unwrap();
+    pc_dir
+}
+
+fn pkg_config(pc_dir: &Path, args: &[&str]) -> Vec<String> {
+    let out = run(Command::new("pkg-config")
+        .args(args)
+        .arg("kvm")
+        .env("PKG_CONFIG_PATH", pc_dir));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+const CFLAGS: &[&str] = &[
+    "-std=c11",
+    "-D_POSIX_C_SOURCE=200809L",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+];
+
+#[test]
+fn header_structs_match_the_rust_definitions() {
+    let dir = work("layout");
+    let pc = install(&dir);
+    // The C side prints every size and offset; the Rust side is below.
+    let mut c = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include <kvm.h>\nint main(void) {\n",
+    );
+    let mut want = String::new();
+    macro_rules! check {
+        ($cty:literal, $rty:ty, [$($f:ident),*]) => {
+            c.push_str(&format!("printf(\"{} %zu\\n\", sizeof({}));\n", $cty, $cty));
+            want.push_str(&format!("{} {}\n", $cty, size_of::<$rty>()));
+            $(
+                c.push_str(&format!(
+                    "printf(\"{}.{} %zu\\n\", offsetof({}, {}));\n",
+                    $cty, stringify!($f), $cty, stringify!($f)
+                ));
+                want.push_str(&format!("{}.{} {}\n", $cty, stringify!($f), offset_of!($rty, $f)));
+            )*
+        };
+    }
+    check!(
+        "struct nlist",
+        Nlist,
+        [n_name, n_type, n_other, n_desc, n_value]
+    );
+    check!("struct kvm_nlist", KvmNlist, [n_name, n_type, n_value]);
+    check!(
+        "struct kvm_page",
+        KvmPage,
+        [
+            kp_version,
+            kp_paddr,
+            kp_kmap_vaddr,
+            kp_dmap_vaddr,
+            kp_prot,
+            kp_offset,
+            kp_len
+        ]
+    );
+    check!(
+        "struct kinfo_proc",
+        KinfoProc,
+        [
+            p_paddr,
+            p_cpuid,
+            p_ustart_sec,
+            p_ustart_usec,
+            p_pid,
+            p_ppid,
+            p_sid,
+            p__pgid,
+            p_tid,
+            p_uid,
+            p_ruid,
+            p_gid,
+            p_rgid,
+            p_tdev,
+            p_vm_rssize,
+            p_flag,
+            p_kvm_valid,
+            p_kvm_nthreads,
+            p_stat,
+            p_kvm_state,
+            p_comm,
+            p_kvm_pad
+        ]
+    );
+    c.push_str("return 0;\n}\n");
+    let src = dir.join("layout.c");
+    std::fs::write(&src, c).unwrap();
+    let exe = dir.join("layout");
+    run(Command::new("cc")
+        .args(CFLAGS)
+        .args(pkg_config(&pc, &["--cflags"]))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe));
+    let got = String::from_utf8(run(&mut Command::new(&exe)).stdout).unwrap();
+    assert_eq!(got, want);
+    // No padding the header leaves implicit in kinfo_proc.
+    assert_eq!(size_of::<KinfoProc>(), 120);
+}
+
+/// `kvm ps --json` of `core` as the C ps example prints it.
+fn ps_as_the_example_prints(core: &Path) -> String {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_kvm"))
+        .args(["ps", "--json", "-M"])
+        .arg(core));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let field = |x: &serde_json::Value| match x {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut s = String::from("PID PPID UID S COMM ARGS\n");
+    for p in v.as_array().unwrap() {
+        s.push_str(&format!(
+            "{} {} {} {} {}",
+            p["pid"],
+            field(&p["ppid"]),
+            field(&p["uid"]),
+            field(&p["state"]),
+            p["comm"].as_str().unwrap()
+        ));
+        match p["argv"].as_array() {
+            Some(a) => a
+                .iter()
+                .for_each(|x| s.push_str(&format!(" {}", x.as_str().unwrap()))),
+            None => s.push_str(" -"),
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn c_examples_build_with_werror_and_ps_equals_kvm_ps() {
+    let dir = work("examples");
+    let pc = install(&dir);
+    let cflags = pkg_config(&pc, &["--cflags"]);
+    let libs = pkg_config(&pc, &["--libs"]);
+    for ex in ["ps"] {
+        run(Command::new("cc")
+            .args(CFLAGS)
+            .args(&cflags)
+            .arg(manifest().join("examples/c").join(format!("{ex}.c")))
+            .args(&libs)
+            .arg("-o")
+            .arg(dir.join(ex)));
+    }
+    for set in SETS {
+        let out = run(Command::new(dir.join("ps"))
+            .arg("-M")
+            .arg(fixture(set))
+            .env("LD_LIBRARY_PATH", lib_dir()));
+        let got = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(got, ps_as_the_example_prints(&fixture(set)), "{set}");
+        assert!(got.lines().count() > 60, "{set}");
+    }
+    // A failure is a message and status 1.
+    let out = Command::new(dir.join("ps"))
+        .args(["-M", "/nonexistent/vmcore"])
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("ps: /nonexistent/vmcore: "));
+}
+
+/// `s` with `%`, tab, newline and `\x1f` as `%XX` (t_kvm.c's `escaped`).
+fn escaped(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '%' | '\t' | '\n' | '\x1f' => out.push_str(&format!("%{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The truth of `set` as the ATF tests read it (see tests/c/t_kvm.c).
+fn truth_tsv(set: &str) -> String {
+    let text = std::fs::read_to_string(manifest().join("tests/data").join(set).join("truth.json"))
+        .unwrap();
+    let t: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let l = t["loadavg"].as_array().unwrap();
+    let mut s = format!("loadavg {} {} {}\n", l[0], l[1], l[2]);
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| escaped(x.as_str().unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("\x1f")
+            })
+            .unwrap_or_default()
+    };
+    for p in t["processes"].as_array().unwrap() {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            p["pid"],
+            p["ppid"],
+            p["uid"],
+            p["gid"],
+            p["state"].as_str().unwrap(),
+            u8::from(p["kthread"] == true),
+            p["comm"].as_str().unwrap(),
+            list(&p["argv"]),
+            list(&p["envv"])
+        ));
+    }
+    s
+}
+
+#[test]
+fn atf_tests_pass_under_asan_and_ubsan() {
+    let dir = work("atf");
+    let pc = install(&dir);
+    for set in SETS {
+        std::fs::write(dir.join(format!("{set}.tsv")), truth_tsv(set)).unwrap();
+    }
+    // Static: the sanitizers see every allocation of the library too.
+    let statics = pkg_config(&pc, &["--static", "--libs-only-l"]);
+    run(Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .args([
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ])
+        .args(pkg_config(&pc, &["--cflags"]))
+        .arg(manifest().join("tests/c/t_kvm.c"))
+        .arg(lib_dir().join("libkvm.a"))
+        .arg("-latf-c")
+        .args(statics.iter().filter(|l| *l != "-lkvm"))
+        .arg("-o")
+        .arg(dir.join("t_kvm")));
+    std::fs::write(
+        dir.join("Kyuafile"),
+        "syntax(2)\ntest_suite('kvm')\natf_test_program{name='t_kvm'}\n",
+    )
+    .unwrap();
+    // libatf-c leaks its own test-case list; every other leak counts.
+    let suppressions = dir.join("lsan.supp");
+    std::fs::write(&suppressions, "leak:libatf-c.so\n").unwrap();
+    let results = dir.join("results.db");
+    let data = format!(
+        "test_suites.kvm.data={}",
+        manifest().join("tests/data").display()
+    );
+    let truth = format!("test_suites.kvm.truth={}", dir.display());
+    let test = Command::new("kyua")
+        .arg("--variable")
+        .arg(&data)
+        .arg("--variable")
+        .arg(&truth)
+        .arg("test")
+        .arg("--kyuafile")
+        .arg(dir.join("Kyuafile"))
+        .arg("--results-file")
+        .arg(&results)
+        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        .env(
+            "LSAN_OPTIONS",
+            format!(
+                "suppressions={}:print_suppressions=0",
+                suppressions.display()
+            ),
+        )
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        .output()
+        .expect("kyua (cargo xtask capi installs it)");
+    let summary = String::from_utf8_lossy(&test.stdout).into_owned();
+    eprintln!("{summary}");
+    if !test.status.success() {
+        let report = Command::new("kyua")
+            .args(["report", "--verbose", "--results-file"])
+            .arg(&results)
+            .output()
+            .unwrap();
+        panic!(
+            "kyua test failed:\n{summary}\n{}",
+            String::from_utf8_lossy(&report.stdout)
+        );
+    }
+    // Every test case ran and passed: kyua's "N/N passed (0 failed)",
+    // none skipped.
+    let line = summary
+        .lines()
+        .find(|l| l.contains(" passed ("))
+        .unwrap_or("");
+    let (passed, total) = line
+        .split_once(' ')
+        .and_then(|(n, _)| n.split_once('/'))
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .unwrap_or_else(|| panic!("no kyua summary in:\n{summary}"));
+    assert_eq!(passed, total, "{summary}");
+    assert!(passed >= 26, "{summary}");
+    assert!(!summary.contains("->  skipped"), "{summary}");
+}
