@@ -222,21 +222,13 @@ fn ps_as_the_example_prints(core: &Path) -> String {
     s
 }
 
+/// The C examples (`examples/c/NAME.c`).
+const EXAMPLES: [&str; 2] = ["ps", "dmesg"];
+
 #[test]
 fn c_examples_build_with_werror_and_ps_equals_kvm_ps() {
     let dir = work("examples");
-    let pc = install(&dir);
-    let cflags = pkg_config(&pc, &["--cflags"]);
-    let libs = pkg_config(&pc, &["--libs"]);
-    for ex in ["ps"] {
-        run(Command::new("cc")
-            .args(CFLAGS)
-            .args(&cflags)
-            .arg(manifest().join("examples/c").join(format!("{ex}.c")))
-            .args(&libs)
-            .arg("-o")
-            .arg(dir.join(ex)));
-    }
+    build_examples(&dir);
     for set in SETS {
         let out = run(Command::new(dir.join("ps"))
             .arg("-M")
@@ -254,6 +246,133 @@ fn c_examples_build_with_werror_and_ps_equals_kvm_ps() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("ps: /nonexistent/vmcore: "));
+}
+
+/// The C examples built as [`c_examples_build_with_werror_and_ps_equals_kvm_ps`]
+/// builds them, into `dir`.
+fn build_examples(dir: &Path) {
+    let pc = install(dir);
+    let cflags = pkg_config(&pc, &["--cflags"]);
+    let libs = pkg_config(&pc, &["--libs"]);
+    for ex in EXAMPLES {
+        run(Command::new("cc")
+            .args(CFLAGS)
+            .args(&cflags)
+            .arg(manifest().join("examples/c").join(format!("{ex}.c")))
+            .args(&libs)
+            .arg("-o")
+            .arg(dir.join(ex)));
+    }
+}
+
+/// The lab's complete sets (`cargo xtask fixtures`; `$KVM_LAB_DIR`, else
+/// `~/.cache/kvm-lab`).
+#[cfg(feature = "lab")]
+fn lab_sets() -> Vec<PathBuf> {
+    let lab = std::env::var_os("KVM_LAB_DIR").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/kvm-lab"),
+        PathBuf::from,
+    );
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(lab.join("sets"))
+        .expect("the lab: run `cargo xtask fixtures`")
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join(".complete").exists())
+        .collect();
+    sets.sort();
+    sets
+}
+
+/// The text of a kernel line of a console log or dmesg output
+/// (`[    1.234567] text`), `None` for other lines.
+#[cfg(feature = "lab")]
+fn kernel_text(line: &str) -> Option<&str> {
+    let (t, text) = line.strip_prefix('[')?.split_once("] ")?;
+    let stamp = t.len() >= 8
+        && t.trim_start()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.');
+    stamp.then_some(text)
+}
+
+/// The C dmesg (kvm_nlist and kvm_read only) on every lab set of both
+/// arches: its output holds every kernel line the guest printed on its
+/// console, in order (the console shows all but debug records until the
+/// workload lowers the level); where makedumpfile wrote the dumps (amd64),
+/// it equals `makedumpfile --dump-dmesg` byte for byte, from the whole ELF
+/// dump and from the `-d 31` one (the log is never filtered out).
+#[cfg(feature = "lab")]
+#[test]
+fn lab_dmesg_example_equals_the_kernel_log() {
+    let dir = work("lab-dmesg");
+    build_examples(&dir);
+    let (mut arches, mut peer_checked) = (std::collections::BTreeSet::new(), 0);
+    for set in lab_sets() {
+        let dmesg = |dump: &str| {
+            let out = run(Command::new(dir.join("dmesg"))
+                .arg("-M")
+                .arg(set.join(dump))
+                .env("LD_LIBRARY_PATH", lib_dir()));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let ours = dmesg("vmcore.elf");
+        let console = std::fs::read_to_string(set.join("console.log")).unwrap();
+        // The console prints each line of a record with its own stamp;
+        // dmesg indents a record's further lines under the first.
+        let mut indent = 0;
+        let mut lines = ours.lines().map(|l| match kernel_text(l) {
+            Some(text) => {
+                indent = l.len() - text.len();
+                text
+            }
+            None => l.get(indent..).unwrap_or(""),
+        });
+        let mut seen = 0;
+        for want in console.lines().filter_map(kernel_text) {
+            assert!(
+                lines.any(|l| l == want),
+                "{set:?}: console line not in the C dmesg's output (or out of order): {want}"
+            );
+            seen += 1;
+        }
+        assert!(seen > 100, "{set:?}: {seen} console lines");
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(set.join("truth.json")).unwrap())
+                .unwrap();
+        arches.insert(truth["arch"].as_str().unwrap().to_owned());
+        eprintln!(
+            "{}: {seen} console lines found in order among {}",
+            set.display(),
+            ours.lines().count()
+        );
+        // makedumpfile reads its own dumps (not QEMU's ELF); the lab makes
+        // them where the host can (amd64).
+        if !set.join("vmcore.makedumpfile-lzo").exists() {
+            continue;
+        }
+        let want = dir.join("want.txt");
+        let _ = std::fs::remove_file(&want);
+        run(Command::new("makedumpfile")
+            .arg("--dump-dmesg")
+            .arg(set.join("vmcore.makedumpfile-lzo"))
+            .arg(&want));
+        let want = std::fs::read_to_string(&want).unwrap();
+        assert!(
+            ours == want,
+            "{set:?}: the C dmesg differs from makedumpfile"
+        );
+        assert!(
+            dmesg("vmcore.makedumpfile-zlib-d31") == want,
+            "{set:?}: -d 31"
+        );
+        eprintln!(
+            "{}: equal to makedumpfile --dump-dmesg ({} lines)",
+            set.display(),
+            want.lines().count()
+        );
+        peer_checked += 1;
+    }
+    assert!(arches.len() >= 2, "{arches:?}");
+    assert!(peer_checked >= 1);
 }
 
 /// `s` with `%`, tab, newline and `\x1f` as `%XX` (t_kvm.c's `escaped`).

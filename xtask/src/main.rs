@@ -429,6 +429,23 @@ fn lab() -> Result<(), String> {
         "--",
         "--nocapture",
     ]);
+    run(c)?;
+    // The C dmesg example against the lab's kernel logs (the C tools come
+    // from the capi step).
+    let mut c = cargo();
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "kvm",
+        "--features",
+        "lab,capi",
+        "--test",
+        "capi",
+        "lab_",
+        "--",
+        "--nocapture",
+    ]);
     run(c)
 }
 

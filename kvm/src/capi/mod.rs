@@ -2,7 +2,7 @@
 //! over [`Kvm`], for libkvm.so and libkvm.a.
 //!
 //! Every entry point is a thin shell: it checks its pointers, runs the
-//! facade's call inside [`guard`] (a panic becomes the call's error, never
+//! facade's call inside `guard` (a panic becomes the call's error, never
 //! an unwind into C), and turns the answer into BSD's conventions. The
 //! memory it hands out (process arrays, argv/env arrays, the error string)
 //! is owned by the [`Handle`] and replaced by the next call of the same
