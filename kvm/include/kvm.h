@@ -20,7 +20,7 @@
  *   kvm_getloadavg       yes          yes          yes            yes
  *   kvm_walk_pages       yes (7)      yes          yes            yes
  *   kvm_dump_mkheader,
- *   kvm_dump_wrtheader   amd64 only   amd64 only   amd64, i386    amd64, i386
+ *   kvm_dump_wrtheader   amd64 (9)    amd64 (9)    amd64, i386 (9) amd64, i386
  *   kvm_dump_inval       no (2)       no (8)       no (2)         no (2)
  *
  *   Linux: x86-64 and arm64; symbols from the kernel's own kallsyms, so
@@ -36,6 +36,8 @@
  *   (6) FreeBSD's argv/env live in user pages, not walked yet.
  *   (7) every page the kernel's page tables map, or the dump's own map.
  *   (8) refused on a live kernel, as OpenBSD refuses it.
+ *   (9) where the kernel's page-table root is known (a dump that carries
+ *       a map of its own instead, such as a FreeBSD minidump, is refused).
  *
  * Memory the library returns (kvm_getprocs, kvm_getargv, kvm_getenvv,
  * kvm_geterr) belongs to the handle: valid until the next call of the same

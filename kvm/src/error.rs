@@ -52,9 +52,19 @@ impl fmt::Display for Error {
         }
         match &self.kind {
             Kind::Core(e) => write!(f, "{e}"),
-            Kind::Io(e) => write!(f, "{e}"),
+            Kind::Io(e) => io_message(e, f),
         }
     }
+}
+
+/// An I/O error as BSD tools print one: the system's message, without
+/// Rust's ` (os error N)`.
+fn io_message(e: &std::io::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let text = e.to_string();
+    let plain = e
+        .raw_os_error()
+        .and_then(|code| text.strip_suffix(&format!(" (os error {code})")));
+    f.write_str(plain.unwrap_or(&text))
 }
 
 impl std::error::Error for Error {

@@ -97,6 +97,23 @@ fn pkg_config(pc_dir: &Path, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// AddressSanitizer (with LeakSanitizer) and UBSan, every report fatal.
+const SANITIZE: &[&str] = &[
+    "-g",
+    "-O1",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+];
+
+/// What linking libkvm.a needs besides it (`Libs.private`).
+fn static_libs(pc_dir: &Path) -> Vec<String> {
+    pkg_config(pc_dir, &["--static", "--libs-only-l"])
+        .into_iter()
+        .filter(|l| l != "-lkvm")
+        .collect()
+}
+
 const CFLAGS: &[&str] = &[
     "-std=c11",
     "-D_POSIX_C_SOURCE=200809L",
@@ -237,6 +254,30 @@ fn c_examples_build_with_werror_and_ps_equals_kvm_ps() {
         let got = String::from_utf8(out.stdout).unwrap();
         assert_eq!(got, ps_as_the_example_prints(&fixture(set)), "{set}");
         assert!(got.lines().count() > 60, "{set}");
+    }
+    // The same under the sanitizers, linked with libkvm.a.
+    let pc = dir.join("lib/pkgconfig");
+    run(Command::new("cc")
+        .args(CFLAGS)
+        .args(SANITIZE)
+        .args(pkg_config(&pc, &["--cflags"]))
+        .arg(manifest().join("examples/c/ps.c"))
+        .arg(lib_dir().join("libkvm.a"))
+        .args(static_libs(&pc))
+        .arg("-o")
+        .arg(dir.join("ps-san")));
+    for set in SETS {
+        let plain = run(Command::new(dir.join("ps"))
+            .arg("-M")
+            .arg(fixture(set))
+            .env("LD_LIBRARY_PATH", lib_dir()));
+        let san = run(Command::new(dir.join("ps-san")).arg("-M").arg(fixture(set)));
+        assert_eq!(plain.stdout, san.stdout, "{set}");
+        assert!(
+            san.stderr.is_empty(),
+            "{set}: {}",
+            String::from_utf8_lossy(&san.stderr)
+        );
     }
     // A failure is a message and status 1.
     let out = Command::new(dir.join("ps"))
@@ -429,19 +470,14 @@ fn atf_tests_pass_under_asan_and_ubsan() {
         std::fs::write(dir.join(format!("{set}.tsv")), truth_tsv(set)).unwrap();
     }
     // Static: the sanitizers see every allocation of the library too.
-    let statics = pkg_config(&pc, &["--static", "--libs-only-l"]);
     run(Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .args([
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            "-fno-omit-frame-pointer",
-        ])
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+        .args(SANITIZE)
         .args(pkg_config(&pc, &["--cflags"]))
         .arg(manifest().join("tests/c/t_kvm.c"))
         .arg(lib_dir().join("libkvm.a"))
         .arg("-latf-c")
-        .args(statics.iter().filter(|l| *l != "-lkvm"))
+        .args(static_libs(&pc))
         .arg("-o")
         .arg(dir.join("t_kvm")));
     std::fs::write(
@@ -504,6 +540,6 @@ fn atf_tests_pass_under_asan_and_ubsan() {
         .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
         .unwrap_or_else(|| panic!("no kyua summary in:\n{summary}"));
     assert_eq!(passed, total, "{summary}");
-    assert!(passed >= 26, "{summary}");
+    assert!(passed >= 27, "{summary}");
     assert!(!summary.contains("->  skipped"), "{summary}");
 }
