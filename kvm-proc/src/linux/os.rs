@@ -44,7 +44,9 @@ pub struct LinuxOs {
 #[derive(Debug)]
 struct Data {
     syms: KernelSymbols,
-    btf: KernelBtf,
+    /// The kernel's BTF, or why it was not found: symbols work without
+    /// it (a dump cut short before .rodata still has its kallsyms).
+    btf: Result<KernelBtf>,
     /// The walker's layout and `init_task`, once resolved.
     walker: OnceCell<(Layout, u64)>,
     /// Symbols of loaded modules, read on first use.
@@ -66,7 +68,7 @@ impl LinuxOs {
     fn data(&self, m: &Machine<'_>) -> Result<&Data> {
         let d = self.data.get_or_init(|| {
             let syms = KernelSymbols::new(m, &self.vi, self.extra.take())?;
-            let btf = KernelBtf::find(m, &self.vi, &syms)?;
+            let btf = KernelBtf::find(m, &self.vi, &syms);
             Ok(Data {
                 syms,
                 btf,
@@ -82,7 +84,7 @@ impl LinuxOs {
             m,
             vi: &self.vi,
             syms: &d.syms,
-            btf: &d.btf,
+            btf: d.btf.as_ref().ok(),
             init_task: d.walker.get().map(|&(_, t)| t),
         }
     }
@@ -95,17 +97,18 @@ impl LinuxOs {
         f: impl FnOnce(&Linux<'_, View<'_>>) -> Result<T>,
     ) -> Result<T> {
         let d = self.data(m)?;
+        let btf = d.btf.as_ref().map_err(|e| *e)?;
         let view = self.view(m, d);
         let linux = match d.walker.get() {
             Some(&(layout, init_task)) => Linux::from_parts(&view, layout, init_task),
             None => {
-                let linux = d.btf.checked(|| Linux::new(&view))?;
+                let linux = btf.checked(|| Linux::new(&view))?;
                 let _ = d.walker.set(linux.parts());
                 linux
             }
         };
         // The walkers ask for some types only when they meet them.
-        d.btf.checked(|| f(&linux))
+        btf.checked(|| f(&linux))
     }
 }
 
@@ -155,8 +158,9 @@ impl Os for LinuxOs {
 
     fn type_info(&self, m: &Machine<'_>, path: &str) -> Result<Option<TypeInfo>> {
         let d = self.data(m)?;
+        let btf = d.btf.as_ref().map_err(|e| *e)?;
         let view = self.view(m, d);
-        let (size, off) = d.btf.checked(|| {
+        let (size, off) = btf.checked(|| {
             let size = view.size_of(path);
             let off = path.contains('.').then(|| view.offset_of(path));
             Ok((size, off))

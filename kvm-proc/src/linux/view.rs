@@ -12,7 +12,8 @@ pub(super) struct View<'a> {
     pub m: &'a Machine<'a>,
     pub vi: &'a VmCoreInfo,
     pub syms: &'a KernelSymbols,
-    pub btf: &'a KernelBtf,
+    /// The kernel's BTF, where it was found.
+    pub btf: Option<&'a KernelBtf>,
     /// `init_task`, once found (by symbol or search).
     pub init_task: Option<u64>,
 }
@@ -47,11 +48,11 @@ impl Kernel for View<'_> {
         self.lookup(name).map(|s| s.addr)
     }
     fn offset_of(&self, path: &str) -> Option<u64> {
-        let m = self.btf.with(|b| b.member_path(self.m, path))?;
+        let m = self.btf?.with(|b| b.member_path(self.m, path))?;
         Some(m.offset)
     }
     fn size_of(&self, name: &str) -> Option<u64> {
-        self.btf.with(|b| match name.split_once('.') {
+        self.btf?.with(|b| match name.split_once('.') {
             Some(_) => match b.member_path(self.m, name)? {
                 Some(m) => b.size_of(self.m, m.type_id).map(Some),
                 None => Ok(None),
@@ -60,7 +61,7 @@ impl Kernel for View<'_> {
         })
     }
     fn enum_value(&self, name: &str) -> Option<i64> {
-        let v = self.btf.with(|b| b.enumerator(self.m, name))?;
+        let v = self.btf?.with(|b| b.enumerator(self.m, name))?;
         Some(v.bits as i64)
     }
 }
