@@ -93,6 +93,35 @@ pub struct KernelSymbol {
     pub kind: u8,
 }
 
+/// One record of the kernel log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Its sequence number (`None` on kernels before 5.10 whose
+    /// `log_first_seq` cannot be found).
+    pub seq: Option<u64>,
+    /// Its level (0 emergency … 7 debug), where the layout is known.
+    pub level: Option<u8>,
+    /// Its facility (0 for the kernel's own), likewise.
+    pub facility: Option<u8>,
+    /// When it was logged, in nanoseconds since boot (the local clock).
+    pub time_ns: u64,
+    /// Its text as the kernel stored it (lines of a record separated by
+    /// `\n`; not necessarily UTF-8).
+    pub text: Vec<u8>,
+}
+
+/// The kernel log, oldest record first, and what could not be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelLog {
+    /// The records read.
+    pub records: Vec<LogRecord>,
+    /// Records that exist but could not be read (memory missing from the
+    /// dump, or damaged).
+    pub unreadable: u64,
+    /// Why the first of those could not be.
+    pub first_error: Option<kvm_core::Error>,
+}
+
 /// A symbol of a loaded kernel module, as `/proc/kallsyms` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleSymbol {

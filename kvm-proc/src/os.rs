@@ -8,7 +8,7 @@
 //! debugger runs the whole pipeline without std.
 
 use crate::paging::KernelPaging;
-use crate::{KernelSymbol, ModuleSymbol, Process, Strings};
+use crate::{KernelLog, KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
@@ -123,4 +123,12 @@ pub trait Os: Send + core::fmt::Debug {
 
     /// The running kernel's release (`uname -r`).
     fn release(&self, m: &Machine<'_>) -> Result<String>;
+
+    /// The kernel log, oldest record first (`dmesg`).
+    fn kernel_log(&self, m: &Machine<'_>) -> Result<KernelLog> {
+        let _ = m;
+        Err(Error::Unsupported(
+            "this OS layer does not read the kernel log",
+        ))
+    }
 }

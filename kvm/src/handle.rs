@@ -9,7 +9,7 @@ use kvm_core::{
     VirtWrite,
 };
 use kvm_elf::SymbolTable;
-use kvm_proc::{KernelSymbol, Machine, ModuleSymbol, NoOs, Os, Process, Strings};
+use kvm_proc::{KernelLog, KernelSymbol, Machine, ModuleSymbol, NoOs, Os, Process, Strings};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -304,6 +304,12 @@ impl Kvm {
     /// `/proc/loadavg` prints them.
     pub fn getloadavg(&self) -> Result<[f64; 3], Error> {
         self.with_os(|os, m| os.loadavg(m))
+    }
+
+    /// The kernel log, oldest record first, with a count of the records
+    /// that could not be read (`dmesg`).
+    pub fn kernel_log(&self) -> Result<KernelLog, Error> {
+        self.with_os(|os, m| os.kernel_log(m))
     }
 
     /// The running kernel's release, from the kernel's memory.

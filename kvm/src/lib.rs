@@ -51,5 +51,5 @@ pub use handle::Kvm;
 pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
-pub use kvm_proc::{KernelSymbol, ModuleSymbol, Process, Registers, Thread};
+pub use kvm_proc::{KernelLog, KernelSymbol, LogRecord, ModuleSymbol, Process, Registers, Thread};
 pub use procs::ProcOp;

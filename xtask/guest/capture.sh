@@ -14,8 +14,10 @@
 #   F <name>           followed by `od -An -v -tx1` of a file, then "." (ok)
 #                      or "!" (the file could not be read)
 #   END
-# Files: version, cmdline (/proc); per P: stat, status, comm, cmdline,
-# environ; per T: stat, comm. Hex keeps NULs and any other byte intact.
+# Files: version, cmdline (/proc), kmsg (the /dev/kmsg records logged so
+# far: reading stops when the kernel has no more, after 1 s); per P: stat,
+# status, comm, cmdline, environ; per T: stat, comm. Hex keeps NULs and any
+# other byte intact.
 
 me=$$
 hexf() {
@@ -25,12 +27,18 @@ hexf() {
 
 mkdir -p /out || exit 1
 cat /proc/kallsyms > /out/kallsyms.txt || exit 1
+# /dev/kmsg blocks at its end: the reader is stopped after a second (its
+# status is then timeout's, not an error), before the process list is
+# taken, so neither shows in it.
+timeout 1 cat /dev/kmsg > /out/kmsg.txt
+[ -s /out/kmsg.txt ] || exit 1
 read -r rel < /proc/sys/kernel/osrelease
 {
 	echo "KVM-LAB-TRUTH 1"
 	echo "U $rel"
 	hexf version /proc/version
 	hexf cmdline /proc/cmdline
+	hexf kmsg /out/kmsg.txt
 	# One glob, no child running: the list holds the workload, init and
 	# the kernel threads, and nothing this script starts.
 	pids=

@@ -13,6 +13,7 @@
 mod anchors;
 mod btf;
 mod layout;
+pub mod log;
 mod modules;
 mod os;
 pub mod paging;

@@ -8,12 +8,12 @@ use super::view::View;
 use super::walker::Linux;
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{Kernel, KernelSymbol, ModuleSymbol, Process, Strings};
+use crate::{Kernel, KernelLog, KernelSymbol, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{OnceCell, RefCell};
-use kvm_core::{Error, OsHint, Result, Source, VmCoreInfo};
+use kvm_core::{Endian, Error, OsHint, Result, Source, VmCoreInfo};
 use kvm_elf::SymbolTable;
 
 /// Takes a source that carries VMCOREINFO (and does not say it is
@@ -189,5 +189,13 @@ impl Os for LinuxOs {
 
     fn release(&self, m: &Machine<'_>) -> Result<String> {
         self.with_walker(m, |l| l.release())
+    }
+
+    /// From VMCOREINFO's symbols and offsets alone: no BTF, no walker.
+    fn kernel_log(&self, m: &Machine<'_>) -> Result<KernelLog> {
+        let d = self.data(m)?;
+        let symbol = |n: &str| d.syms.lookup(m, &self.vi, n).map(|s| s.addr);
+        // The kernels read here (x86-64, arm64) are little-endian.
+        super::log::read(m, Endian::Little, &self.vi, &symbol)
     }
 }

@@ -6,6 +6,7 @@
 mod btf;
 #[path = "../common/mod.rs"]
 mod common;
+mod dmesg;
 mod dumps;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]

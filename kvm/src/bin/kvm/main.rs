@@ -3,6 +3,7 @@
 //! arguments, calls the facade and prints.
 
 mod convert;
+mod dmesg;
 mod info;
 mod loadavg;
 mod nlist;
@@ -79,6 +80,9 @@ enum Cmd {
     Types(types::Args),
     /// The 1, 5 and 15-minute load averages.
     Loadavg(Query),
+    /// The kernel log, oldest record first (from VMCOREINFO alone: no BTF,
+    /// no vmlinux).
+    Dmesg(Query),
     /// Write the dump's memory in another format.
     Convert(convert::Args),
 }
@@ -109,6 +113,7 @@ fn run(cli: Cli) -> Result {
         Cmd::Nlist(a) => nlist::run(a),
         Cmd::Types(a) => types::run(a),
         Cmd::Loadavg(a) => loadavg::run(a),
+        Cmd::Dmesg(a) => dmesg::run(a),
         Cmd::Convert(a) => convert::run(a),
     }
 }
