@@ -3,6 +3,7 @@
 //! reads), and writing it as an ELF core, a kdump file or an OpenBSD
 //! savecore file.
 
+use crate::output::{Output, Watched};
 use crate::record::{PageSet, Recording};
 use crate::{Error, Kvm, ProcOp};
 use kvm_core::{MapRange, PhysAddr, PhysRead};
@@ -141,10 +142,38 @@ pub fn convert(
     output: &Path,
     progress: Option<Progress>,
 ) -> Result<Summary, Error> {
+    let (out, file) = Output::create(output, kd.path())?;
+    // A failure is the output's when writing it failed, else the input's.
+    let at = |e: kvm_core::Error| {
+        let blamed = if out.write_failed() {
+            output
+        } else {
+            kd.path()
+        };
+        Error::core(Some(blamed.to_path_buf()), e)
+    };
+    let summary = write(kd, to, keep, file, progress, &at)?;
+    out.commit()?;
+    Ok(summary)
+}
+
+/// Writes the memory of `kd` that `keep` selects to `file` as `to`;
+/// `at` names the file a failure concerns.
+fn write(
+    kd: &Kvm,
+    to: Target,
+    keep: &Keep,
+    file: Watched,
+    progress: Option<Progress>,
+    at: &dyn Fn(kvm_core::Error) -> Error,
+) -> Result<Summary, Error> {
     let source = kd.source();
     let info = source.info();
-    let at = |e: kvm_core::Error| Error::core(Some(output.to_path_buf()), e);
-    let create = || std::fs::File::create(output).map_err(|e| Error::io(Some(output.into()), e));
+    let io = |e: std::io::Error| {
+        at(kvm_core::Error::Io {
+            errno: e.raw_os_error().unwrap_or(0),
+        })
+    };
     match to {
         Target::Elf => {
             let ranges = keep.clip(source.ranges());
@@ -157,18 +186,15 @@ pub fn convert(
                 machine: info.arch.map_or(0, kvm_core::Arch::elf_machine),
             };
             let total: u64 = ranges.iter().map(|r| r.len).sum();
-            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, create()?));
+            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, file));
             let mut report = |done| {
                 if let Some(p) = &progress {
                     p(done, total);
                 }
             };
             elf::write_elf(&mut sink, opts, source, &ranges, &notes, &mut report).map_err(at)?;
-            let f = sink
-                .0
-                .into_inner()
-                .map_err(|e| Error::io(Some(output.into()), e.into_error()))?;
-            let file_size = f.metadata().map_or(0, |m| m.len());
+            let f = sink.0.into_inner().map_err(|e| io(e.into_error()))?;
+            let file_size = f.len();
             Ok(Summary {
                 written: total,
                 excluded: 0,
@@ -183,11 +209,10 @@ pub fn convert(
                 let page = info.page_size.unwrap_or(4096);
                 opts.keep = Some(Box::new(move |pfn: u64| keep.page(pfn * page, page)));
             }
-            let f = create()?;
             let s = if flat {
-                kw::write_flattened(source, &opts, f)
+                kw::write_flattened(source, &opts, file)
             } else {
-                kw::write(source, &opts, f)
+                kw::write(source, &opts, file)
             }
             .map_err(at)?;
             Ok(Summary {
@@ -202,7 +227,7 @@ pub fn convert(
             // The kept ranges, with the root and mode of the whole dump's.
             let hdr =
                 KcoreHeader::new(hdr.arch(), hdr.ptdpaddr(), hdr.pae(), &ranges).map_err(at)?;
-            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, create()?));
+            let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, file));
             let mut report = |done, total| {
                 if let Some(p) = &progress {
                     p(done, total);
@@ -212,9 +237,7 @@ pub fn convert(
             let kept = Kept { source, keep };
             let mem: &dyn PhysRead = if keep.frames.is_some() { &kept } else { source };
             let s = openbsd::write_kcore(&mut sink, &hdr, mem, &mut report).map_err(at)?;
-            sink.0
-                .into_inner()
-                .map_err(|e| Error::io(Some(output.into()), e.into_error()))?;
+            sink.0.into_inner().map_err(|e| io(e.into_error()))?;
             Ok(Summary {
                 written: s.memory,
                 // Bytes the source could not give, written as zeros.

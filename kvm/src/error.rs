@@ -39,6 +39,14 @@ impl Error {
         }
     }
 
+    /// The kind of I/O error, when this is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match &self.kind {
+            Kind::Io(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
     /// The file the error concerns.
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()

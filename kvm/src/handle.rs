@@ -69,6 +69,7 @@ impl Kvm {
     /// is nothing to use it for.
     pub fn set_kernel_file(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
+        crate::open::check_file_kind(path, false)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
         let table = if bytes.starts_with(b"\x7fELF") {
             SymbolTable::from_elf(&bytes)

@@ -41,6 +41,7 @@ mod info;
 mod kcore;
 mod live;
 mod open;
+mod output;
 mod procs;
 pub mod record;
 mod space;

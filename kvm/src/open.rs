@@ -45,7 +45,7 @@ fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Opens the dump file at `path`, its format detected from its content.
 fn open_file(path: &Path) -> Result<Box<dyn Source>, Error> {
-    refuse_char_device(path)?;
+    check_file_kind(path, true)?;
     let file = FileReader::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
     let mut magic = [0u8; 6];
     let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
@@ -61,22 +61,43 @@ fn open_file(path: &Path) -> Result<Box<dyn Source>, Error> {
     .map_err(|e| Error::core(Some(path.to_path_buf()), e))
 }
 
-/// A character device is not a dump (`/dev/zero` would read forever, a
-/// tty would block): refused by name. Block devices are read (a dump
-/// device holding a FreeBSD dump).
-fn refuse_char_device(path: &Path) -> Result<(), Error> {
+/// Only regular files (and, for dumps, block devices: a dump device
+/// holding a FreeBSD dump) are read: a character device is not a dump
+/// (`/dev/zero` would read forever, a tty would block), a FIFO without a
+/// writer blocks, a directory is no file. Each is refused by name.
+pub(crate) fn check_file_kind(path: &Path, block_ok: bool) -> Result<(), Error> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
-    if meta.file_type().is_char_device() {
-        return Err(Error::io(
-            Some(path.to_path_buf()),
+    let t = meta.file_type();
+    let why = if t.is_file() || (block_ok && t.is_block_device()) {
+        return Ok(());
+    } else if t.is_dir() {
+        "is a directory"
+    } else if t.is_char_device() {
+        "is a character device, not a dump file (live memory is read through /proc/kcore: give no core file)"
+    } else if t.is_fifo() {
+        "is a FIFO: kvm reads files it can seek in"
+    } else {
+        "is not a regular file"
+    };
+    Err(Error::io(
+        Some(path.to_path_buf()),
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+    ))
+}
+
+/// A live door that is not there: say what to do instead.
+fn no_live(e: Error) -> Error {
+    match e.io_kind() {
+        Some(std::io::ErrorKind::NotFound) => Error::io(
+            e.path().map(Path::to_path_buf),
             std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a character device, not a dump file (live memory is read through /proc/kcore: give no core file)",
+                std::io::ErrorKind::NotFound,
+                "no such file: no live kernel memory here (open a crash dump instead: -M CORE)",
             ),
-        ));
+        ),
+        _ => e,
     }
-    Ok(())
 }
 
 /// The file treated as the live kernel: `$KVM_KCORE`, else `/proc/kcore`.
@@ -98,7 +119,7 @@ impl Kvm {
             Some(core) => Kvm::from_source(core, open_file(core)?, flags),
             None => {
                 let path = live_path();
-                let source = Box::new(Live::new(open_file(&path)?));
+                let source = Box::new(Live::new(open_file(&path).map_err(no_live)?));
                 Kvm::from_source(&path, source, flags)
             }
         };

@@ -153,7 +153,11 @@ fn without_m_the_live_kernel_is_read() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/kcore"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/kcore") && err.contains("-M CORE"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `kvm dmesg`: the kernel log, oldest record first, as `makedumpfile
 //! --dump-dmesg` prints it, or as JSON.
 
+use crate::escape::push_char;
 use crate::{Query, Result};
 use kvm::LogRecord;
 use std::io::Write;
@@ -58,9 +59,8 @@ fn human(out: &mut impl Write, r: &LogRecord) -> std::io::Result<()> {
                     line.push('\n');
                     line.extend(std::iter::repeat_n(' ', stamp.len()));
                 }
-                '\t' | ' ' => line.push(c),
-                c if c.is_control() => line.push_str(&format!("\\x{:02x}", c as u32)),
-                c => line.push(c),
+                '\t' => line.push(c),
+                c => push_char(&mut line, c),
             }
         }
         for b in chunk.invalid() {

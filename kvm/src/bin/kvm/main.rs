@@ -4,6 +4,7 @@
 
 mod convert;
 mod dmesg;
+mod escape;
 mod info;
 mod loadavg;
 mod nlist;

@@ -1,5 +1,6 @@
 //! `kvm ps`: processes (and threads) as BSD ps lists them, or as JSON.
 
+use crate::escape::printable;
 use crate::util::terminal_width;
 use crate::{Result, Source};
 use kvm::{Kvm, Process};
@@ -75,20 +76,21 @@ fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
         "PID", "PPID", "UID", "GID", "TT", "RSS"
     )?;
     for p in procs {
+        let comm = printable(&p.comm);
         let cmd = if p.kthread == Some(true) {
-            format!("[{}]", p.comm)
+            format!("[{comm}]")
         } else {
             match kd.getargv(p) {
-                Ok(v) if !v.is_empty() => v.join(" "),
-                Ok(_) => format!("[{}]", p.comm),
-                Err(_) => format!("({}) <argv unavailable>", p.comm),
+                Ok(v) if !v.is_empty() => printable(&v.join(" ")).into_owned(),
+                Ok(_) => format!("[{comm}]"),
+                Err(_) => format!("({comm}) <argv unavailable>"),
             }
         };
         let tt = p
             .tty
             .as_deref()
-            .map(|t| t.strip_prefix("tty").unwrap_or(t))
-            .unwrap_or("-");
+            .map(|t| printable(t.strip_prefix("tty").unwrap_or(t)))
+            .unwrap_or("-".into());
         // RSS in KiB, as BSD ps prints it.
         let rss = p
             .rss_pages
@@ -113,7 +115,7 @@ fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
                     "",
                     "",
                     shown(t.state),
-                    t.name
+                    printable(&t.name)
                 );
                 writeln!(out, "{}", cut(line))?;
             }

@@ -1,0 +1,118 @@
+//! The CLI given what a hostile or careless user gives it: the input as
+//! the output, special files, directories. Each must fail at once with a
+//! one-line error naming the file, and destroy nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/amd64-kaslr/vmcore.kdump.xz")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kvm-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs kvm; fails the test if it has not ended within 20 s (a hang).
+fn kvm(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvm"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("kvm {args:?} hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The one-line error of a failed run.
+fn error(args: &[&str]) -> String {
+    let out = kvm(args);
+    assert_eq!(out.status.code(), Some(1), "kvm {args:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn convert_never_overwrites_its_input() {
+    let d = scratch("convert");
+    let input = d.join("vmcore.xz");
+    std::fs::copy(fixture(), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    std::os::unix::fs::symlink(&input, d.join("link")).unwrap();
+    std::fs::hard_link(&input, d.join("hard")).unwrap();
+    let i = input.to_str().unwrap();
+    for out in [
+        i.to_owned(),
+        format!("{}/link", d.display()),
+        format!("{}/hard", d.display()),
+    ] {
+        let err = error(&["convert", "-M", i, "--to", "elf", "-o", &out]);
+        assert!(err.contains("is the input"), "{err}");
+        assert_eq!(std::fs::read(&input).unwrap(), before, "{out}");
+    }
+    // Nothing else was left in the directory.
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3);
+    // A good conversion leaves just its output.
+    let out = d.join("out.elf");
+    let ok = kvm(&[
+        "convert",
+        "-M",
+        i,
+        "--to",
+        "elf",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 4);
+}
+
+#[test]
+fn special_files_are_refused_at_once() {
+    let d = scratch("special");
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let f = fifo.to_str().unwrap();
+    let core = fixture();
+    let core = core.to_str().unwrap();
+    let dir = d.to_str().unwrap();
+    for (args, want) in [
+        (vec!["info", "-M", f], "is a FIFO"),
+        (vec!["ps", "-M", core, "-N", f], "is a FIFO"),
+        (vec!["info", "-M", dir], "is a directory"),
+        (vec!["ps", "-M", core, "-N", dir], "is a directory"),
+        (vec!["info", "-M", "/dev/zero"], "is a character device"),
+        (
+            vec!["ps", "-M", core, "-N", "/dev/zero"],
+            "is a character device",
+        ),
+        (
+            vec!["convert", "-M", core, "--to", "elf", "-o", "/dev/full"],
+            "not a regular file",
+        ),
+    ] {
+        let err = error(&args);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
