@@ -116,3 +116,21 @@ fn special_files_are_refused_at_once() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// Another kernel's symbol file is refused, not used to answer wrongly:
+/// the amd64 fixture's System.map-format symbols given with the arm64 dump.
+#[test]
+fn another_kernels_symbols_are_refused() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let arm = data.join("arm64-kaslr/vmcore.kdump.xz");
+    let amd_map = data.join("amd64-kaslr/kallsyms-subset.txt");
+    let err = error(&[
+        "nlist",
+        "-M",
+        arm.to_str().unwrap(),
+        "-N",
+        amd_map.to_str().unwrap(),
+        "init_task",
+    ]);
+    assert!(err.contains("not this dump's kernel"), "{err}");
+}

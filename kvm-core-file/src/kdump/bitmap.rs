@@ -64,6 +64,19 @@ fn bit(words: &[u64], pfn: u64) -> bool {
         .is_some_and(|w| w >> (pfn % 64) & 1 != 0)
 }
 
+/// The first PFN set in `dumpable` but clear in `present` (the 2nd bitmap
+/// must be a subset of the 1st); `None` for single-bitmap dumps
+/// (`present` empty) or consistent ones.
+pub(super) fn first_saved_hole(present: &[u64], dumpable: &[u64]) -> Option<u64> {
+    if present.is_empty() {
+        return None;
+    }
+    dumpable.iter().enumerate().find_map(|(i, &d)| {
+        let stray = d & !present.get(i).copied().unwrap_or(0);
+        (stray != 0).then(|| i as u64 * 64 + u64::from(stray.trailing_zeros()))
+    })
+}
+
 /// Clears the bits outside `[start, end)`.
 pub(super) fn keep_only(words: &mut [u64], start: u64, end: u64) {
     for (i, w) in words.iter_mut().enumerate() {

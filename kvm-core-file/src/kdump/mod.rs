@@ -62,7 +62,7 @@ use crate::flat::{self, FlatReader};
 use crate::{ReadAt, Result};
 use alloc::format;
 use alloc::vec::Vec;
-use bitmap::{keep_only, rank_index, read_bitmap, runs, Bitmaps};
+use bitmap::{first_saved_hole, keep_only, rank_index, read_bitmap, runs, Bitmaps};
 use header::parse_sub_header;
 use kvm_core::{Error, MapRange, PhysAddr, PhysRead};
 use kvm_core::{OsHint, Source, SourceInfo};
@@ -185,6 +185,18 @@ impl<R: ReadAt> KdumpDump<R> {
                 .push("single-bitmap kdump: excluded pages cannot be told from holes".into());
             Vec::new()
         };
+
+        // A page saved where there is no memory: the bitmaps disagree,
+        // and every descriptor from there on may belong to another page
+        // (descriptors are found by counting saved pages). The pages
+        // before it are still found right; the rest read as excluded.
+        if let Some(bad) = first_saved_hole(&present, &dumpable) {
+            keep_only(&mut dumpable, 0, bad);
+            info.incomplete = true;
+            info.remarks.push(format!(
+                "kdump bitmaps disagree: PFN {bad:#x} is marked saved but has no memory; pages from there on read as excluded (their descriptors cannot be trusted)"
+            ));
+        }
 
         // A part of a split dump holds only its PFN range.
         let split = sub.and_then(|s| s.split).unwrap_or(0) != 0;

@@ -149,3 +149,44 @@ fn flattened_record_damage() {
         }
     }
 }
+
+/// One bit set in the 2nd bitmap where the 1st has none shifts every later
+/// descriptor by one: the pages before it still read right, those from it
+/// on read as excluded (never as another page's bytes), and the dump says
+/// why.
+#[test]
+fn a_saved_hole_in_bitmap2_never_shifts_pages() {
+    let m = memory(4096, 48, 0, x86_info());
+    let (mut bytes, _) = write_plain(&m, &KdumpOptions::new(Compression::Zstd));
+    let p = parts(&bytes);
+    let half = (p.data_offset - p.bitmap_start) / 2;
+    // PFN 13 is in the hole between the first two ranges (12..19).
+    let hole = 13u64;
+    bytes[(p.bitmap_start + half + hole / 8) as usize] |= 1 << (hole % 8);
+    let d = KdumpDump::open(&bytes[..]).unwrap();
+    assert!(d.info().incomplete);
+    assert!(
+        d.info()
+            .remarks
+            .iter()
+            .any(|r| r.contains("bitmaps disagree: PFN 0xd")),
+        "{:?}",
+        d.info().remarks
+    );
+    let mut page = vec![0u8; 4096];
+    for pfn in 0..12 {
+        d.read_phys(PhysAddr(pfn * 4096), &mut page).unwrap();
+        assert_eq!(
+            Some(&page),
+            crate::common::expected_page(&m, pfn, 4096).as_ref(),
+            "pfn {pfn}"
+        );
+    }
+    for pfn in 19..30 {
+        let e = d.read_phys(PhysAddr(pfn * 4096), &mut page).unwrap_err();
+        assert!(
+            matches!(e, kvm_core::Error::Excluded { .. }),
+            "pfn {pfn}: {e:?}"
+        );
+    }
+}

@@ -36,7 +36,7 @@ impl KernelSymbols {
     /// where the kernel has one.
     pub fn new(mem: &dyn VirtRead, vi: &VmCoreInfo, extra: Option<SymbolTable>) -> Result<Self> {
         let extra = match extra {
-            Some(t) => Some(t.relocated(vi.kernel_offset().unwrap_or(0))?),
+            Some(t) => Some(matching(t.relocated(vi.kernel_offset().unwrap_or(0))?, vi)?),
             None => None,
         };
         let tables = KallsymsTables::from_symbols(|n| vi.symbol(n));
@@ -103,6 +103,35 @@ impl KernelSymbols {
                     .map(|addr| KernelSymbol { addr, kind: b'?' })
             })
     }
+}
+
+/// `table` (the `-N` file's, relocated) if it is this kernel's: every
+/// symbol VMCOREINFO names that it also has must be at the same address
+/// (another build's System.map would give wrong answers, silently).
+fn matching(table: SymbolTable, vi: &VmCoreInfo) -> Result<SymbolTable> {
+    for (key, value) in vi.entries() {
+        let Some(name) = key
+            .strip_prefix("SYMBOL(")
+            .and_then(|k| k.strip_suffix(')'))
+        else {
+            continue;
+        };
+        // With SPARSEMEM_EXTREME, VMCOREINFO gives mem_section's value
+        // (a pointer to the root array), not its address.
+        if name == "mem_section" {
+            continue;
+        }
+        let (Some(want), Some(got)) = (u64::from_str_radix(value, 16).ok(), table.addr(name))
+        else {
+            continue;
+        };
+        if got.0 != want {
+            return Err(Error::Malformed(
+                "the kernel file given with -N is not this dump's kernel: its symbols disagree with the dump's VMCOREINFO (another build or architecture?)",
+            ));
+        }
+    }
+    Ok(table)
 }
 
 /// `name` in `table`, with its type.
