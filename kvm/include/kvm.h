@@ -39,10 +39,11 @@
  *   (9) where the kernel's page-table root is known (a dump that carries
  *       a map of its own instead, such as a FreeBSD minidump, is refused).
  *
- * Memory the library returns (kvm_getprocs, kvm_getargv, kvm_getenvv,
- * kvm_geterr) belongs to the handle: valid until the next call of the same
- * function on the handle, or kvm_close. A handle may be used by one thread
- * at a time.
+ * Memory the library returns (kvm_getprocs, kvm_getargv, kvm_getenvv)
+ * belongs to the handle: valid until the next call of the same function
+ * on the handle, or kvm_close; kvm_geterr's buffer until kvm_close. A
+ * handle may be used by one thread at a time; a kvm_walk_pages callback
+ * and a kvm_open2 resolver may call the library on the same handle.
  */
 #ifndef KVM_KVM_H
 #define KVM_KVM_H
@@ -87,11 +88,14 @@ typedef struct __kvm kvm_t;
  * swapfile: ignored, as on every BSD today.
  * flags: O_RDONLY, or O_RDWR to allow kvm_write where the source takes it.
  *
+ * flags: O_RDONLY or O_RDWR, with KVM_NO_FILES; anything else is "bad
+ * flags arg".
+ *
  * kvm_openfiles and kvm_open2 return NULL on failure with the message in
  * errbuf (_POSIX2_LINE_MAX bytes; with errbuf NULL nothing is written).
  * kvm_open returns NULL on failure and, when errstr is not NULL, prints
- * "errstr: message" on stderr (then and for every later error of the
- * handle, as BSD's does; kvm_geterr gives the message too).
+ * "errstr: message" on stderr; later errors go to kvm_geterr only (BSD
+ * prints its hard errors there too).
  */
 kvm_t	*kvm_open(const char *execfile, const char *corefile,
 	    const char *swapfile, int flags, const char *errstr);
@@ -102,14 +106,17 @@ int	 kvm_close(kvm_t *kd);
 
 /*
  * The last error's message, "" if none yet or if kd is NULL. Errors are
- * sticky: a later success does not clear them.
+ * sticky: a later success does not clear them. The pointer is the
+ * handle's one message buffer, valid until kvm_close (a later error
+ * rewrites its text).
  */
 char	*kvm_geterr(kvm_t *kd);
 
 /*
  * Kernel virtual memory. Both return the bytes transferred: fewer than
- * asked when the range runs into an unmapped or missing page, -1 (and a
- * message) when not even the first byte can be. nbytes 0 returns 0 on a
+ * asked when the range runs into an unmapped or missing page (kvm_geterr
+ * then says where it stopped; BSD's return -1 there), -1 (and a message)
+ * when not even the first byte can be. nbytes 0 returns 0 on a
  * handle that could transfer; kvm_write refuses even that on a read-only
  * handle. Writes to dump files are refused ("read-only").
  */
@@ -139,19 +146,21 @@ int	 kvm_getloadavg(kvm_t *kd, double loadavg[], int nelem);
  * kvm_getprocs(kd, op, arg, elemsize, &cnt): the processes `op` selects,
  * as an array of *cnt entries owned by the handle; NULL on error.
  * elemsize must be sizeof(struct kinfo_proc) (checked: a program built
- * against another layout is refused, not misread). With
- * KERN_PROC_SHOW_THREADS or'ed into op, each process's entry (p_tid -1)
- * is followed by one entry per thread (p_tid its thread id, p_comm its
- * name, p_stat its state).
+ * against another layout is refused, not misread). As on OpenBSD, every
+ * op leaves kernel threads out but KERN_PROC_KTHREAD, which is every
+ * process, kernel threads included. With KERN_PROC_SHOW_THREADS or'ed
+ * into op, each process's entry (p_tid -1) is followed by one entry per
+ * thread (p_tid its thread id, p_comm its name, p_stat its state).
  */
 #define	KERN_PROC_ALL		0	/* everything */
 #define	KERN_PROC_PID		1	/* by process id */
 #define	KERN_PROC_PGRP		2	/* by process group id */
 #define	KERN_PROC_SESSION	3	/* by session of pid */
-#define	KERN_PROC_TTY		4	/* by controlling tty (p_tdev) */
+#define	KERN_PROC_TTY		4	/* by controlling tty (p_tdev;
+					   KI_NODEV: none) */
 #define	KERN_PROC_UID		5	/* by effective uid */
 #define	KERN_PROC_RUID		6	/* by real uid */
-#define	KERN_PROC_KTHREAD	7	/* kernel threads */
+#define	KERN_PROC_KTHREAD	7	/* all, kernel threads too */
 #define	KERN_PROC_SHOW_THREADS	0x40000000	/* also list threads */
 
 #define	KI_MAXCOMLEN	24	/* p_comm's size */
@@ -226,9 +235,11 @@ struct kinfo_proc *kvm_getprocs(kvm_t *kd, int op, int arg, size_t elemsize,
  * The arguments and environment of a process (kp from kvm_getprocs on
  * this handle), as a NULL-terminated array of strings owned by the handle
  * (argv and env each have their own, valid until the next call of the same
- * function). nchr bounds the bytes returned, NULs included (0: no bound);
- * the string that crosses it is cut. NULL on error (a page of them not in
- * the dump: the message says which).
+ * function). nchr bounds the bytes returned, NULs included (0: no bound;
+ * FreeBSD's count); the string that crosses it is cut. NULL for a kernel
+ * thread, and on error (a page of them not in the dump: the message says
+ * which). Bytes that are not UTF-8 come back as U+FFFD (a known
+ * difference from BSD, which returns them raw).
  */
 char	**kvm_getargv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);
 char	**kvm_getenvv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);
@@ -291,8 +302,8 @@ struct kvm_page {
 	kvaddr_t	kp_kmap_vaddr;	/* kernel virtual address */
 	kvaddr_t	kp_dmap_vaddr;	/* direct-map address; 0: not given */
 	vm_prot_t	kp_prot;	/* VM_PROT_* */
-	off_t		kp_offset;	/* offset in the core file; -1: not
-					   given (compressed formats) */
+	off_t		kp_offset;	/* offset in the core file; always -1:
+					   not given */
 	size_t		kp_len;		/* page size of the mapping */
 };
 typedef int kvm_walk_pages_cb_t(struct kvm_page *, void *);

@@ -16,7 +16,10 @@
 #if defined(_NLIST_H) || defined(_NLIST_H_)
 #error "another <nlist.h> (libelf's?) was included before kvm's: include only one; kvm's is <kvm/nlist.h>"
 #endif
+/* The guards of BSD's and of libelf's <nlist.h>: one included after this
+   one adds nothing (its struct nlist would clash with this one). */
 #define _NLIST_H_ 1
+#define _NLIST_H 1
 
 #ifdef __cplusplus
 extern "C" {

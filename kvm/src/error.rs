@@ -59,6 +59,11 @@ impl fmt::Display for Error {
             write!(f, "{}: ", p.display())?;
         }
         match &self.kind {
+            // The system's message for an errno (the core crates have no
+            // strerror).
+            Kind::Core(kvm_core::Error::Io { errno }) if *errno > 0 => {
+                io_message(&std::io::Error::from_raw_os_error(*errno), f)
+            }
             Kind::Core(e) => write!(f, "{e}"),
             Kind::Io(e) => io_message(e, f),
         }

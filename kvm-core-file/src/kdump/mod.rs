@@ -219,23 +219,30 @@ impl<R: ReadAt> KdumpDump<R> {
         }
 
         let (rank, count) = rank_index(&dumpable);
-        let incomplete = header.status & STATUS_INCOMPLETE != 0;
         let table = count * PAGE_DESC_SIZE;
-        let descs = if incomplete {
-            info.incomplete = true;
-            info.remarks.push(
+        if table > budget {
+            return Err(Error::Malformed(
+                "kdump page descriptor table larger than the file could hold",
+            ));
+        }
+        let cut = cut_short(&file, header.endian, data_offset, count, size);
+        let remark = match (header.status & STATUS_INCOMPLETE != 0, cut) {
+            (true, _) => Some(
                 "incomplete kdump (makedumpfile ran out of space): lost pages read as excluded"
                     .into(),
-            );
-            let room = (size - data_offset) / PAGE_DESC_SIZE;
-            count.min(room).min(budget / PAGE_DESC_SIZE)
-        } else {
-            if table > budget || data_offset.checked_add(table).is_none_or(|e| e > size) {
-                return Err(Error::Malformed(
-                    "kdump page descriptor table extends past the end of the file",
-                ));
+            ),
+            (false, Some(what)) => Some(format!(
+                "truncated: the file ends at {size} bytes, inside {what}; the pages it lost read as excluded"
+            )),
+            (false, None) => None,
+        };
+        let descs = match remark {
+            Some(r) => {
+                info.incomplete = true;
+                info.remarks.push(r);
+                count.min((size - data_offset) / PAGE_DESC_SIZE)
             }
-            count
+            None => count,
         };
         let mut ranges = Vec::new();
         let mut next_rank = 0u64;
@@ -267,6 +274,46 @@ impl<R: ReadAt> KdumpDump<R> {
             ranges,
         })
     }
+}
+
+/// Descriptors at the table's end whose data is checked at open.
+const TAIL_DESCS: u64 = 4096;
+
+/// Where a kdump file of `count` descriptors from `data_offset` was cut
+/// short, if it was: inside the descriptor table, or before the end of
+/// the data of one of the last [`TAIL_DESCS`] pages (the writers store
+/// pages in descriptor order, zero pages excepted: those share one early
+/// copy). A page past the end found later reads as excluded too.
+fn cut_short<R: ReadAt>(
+    file: &R,
+    e: kvm_core::Endian,
+    data_offset: u64,
+    count: u64,
+    size: u64,
+) -> Option<&'static str> {
+    if count == 0 {
+        return None;
+    }
+    let last = data_offset.checked_add((count - 1) * PAGE_DESC_SIZE)?;
+    if last
+        .checked_add(PAGE_DESC_SIZE)
+        .is_none_or(|end| end > size)
+    {
+        return Some("the page descriptor table");
+    }
+    let n = count.min(TAIL_DESCS);
+    let from = last - (n - 1) * PAGE_DESC_SIZE;
+    let mut b = alloc::vec![0u8; (n * PAGE_DESC_SIZE) as usize];
+    if file.read_at(from, &mut b).ok() != Some(b.len()) {
+        return Some("the page descriptor table");
+    }
+    let past = b.chunks_exact(PAGE_DESC_SIZE as usize).any(|d| {
+        let mut off = [0u8; 8];
+        off.copy_from_slice(&d[..8]);
+        let (off, len) = (e.u64(off), u64::from(e.u32([d[8], d[9], d[10], d[11]])));
+        off != 0 && off.checked_add(len).is_none_or(|end| end > size)
+    });
+    past.then_some("the page data")
 }
 
 impl<R: ReadAt> KdumpDump<R> {

@@ -213,11 +213,8 @@ impl<R: ReadAt> Pages<R> {
             .checked_add(u64::from(d.size))
             .is_none_or(|e| e > self.file.size())
         {
-            return if self.incomplete {
-                Err(Error::Excluded { pa })
-            } else {
-                Err(Error::Malformed("kdump page data past the end of the file"))
-            };
+            // The file lost it (cut short): not in the dump.
+            return Err(Error::Excluded { pa });
         }
         if c == Compression::None {
             if u64::from(d.size) != bs {

@@ -66,8 +66,9 @@ fn truncation_at_every_boundary() {
     for &cut in &cuts {
         let t = &bytes[..cut as usize];
         let opened = exercise(t);
-        // Anything cut before the end of the descriptor table is refused.
-        assert_eq!(opened, cut >= p.table_end, "cut at {cut}");
+        // Cut in the headers or bitmaps: refused; later: opened, marked
+        // truncated (the test below checks what it then reads).
+        assert_eq!(opened, cut >= p.data_offset, "cut at {cut}");
     }
     // The same through the flattened form: cut the stream anywhere.
     let m = memory(4096, 48, 3, x86_info());
@@ -188,5 +189,62 @@ fn a_saved_hole_in_bitmap2_never_shifts_pages() {
             matches!(e, kvm_core::Error::Excluded { .. }),
             "pfn {pfn}: {e:?}"
         );
+    }
+}
+
+/// A kdump cut short (the disk filled up) opens, says so, keeps every page
+/// it still holds and reads the lost ones as excluded: cut inside the page
+/// data, and inside the descriptor table.
+#[test]
+fn a_truncated_kdump_keeps_what_it_holds() {
+    let m = memory(4096, 48, 0, x86_info());
+    let (bytes, _) = write_plain(&m, &KdumpOptions::new(Compression::None));
+    let p = parts(&bytes);
+    let whole = KdumpDump::open(&bytes[..]).unwrap();
+    let saved: Vec<u64> = (0..whole.max_pfn())
+        .filter(|&pfn| whole.read_phys(PhysAddr(pfn * 4096), &mut [0u8; 8]).is_ok())
+        .collect();
+    for (cut, what) in [
+        (bytes.len() as u64 - 4096 * 5 - 100, "inside the page data"),
+        (p.table_end - 24 * 3 - 5, "inside the page descriptor table"),
+    ] {
+        let d = KdumpDump::open(&bytes[..cut as usize]).unwrap();
+        assert!(d.info().incomplete, "{what}");
+        assert!(
+            d.info()
+                .remarks
+                .iter()
+                .any(|r| r.contains("truncated") && r.contains(what)),
+            "{:?}",
+            d.info().remarks
+        );
+        let (mut kept, mut lost) = (0, 0);
+        let mut page = vec![0u8; 4096];
+        for &pfn in &saved {
+            match d.read_phys(PhysAddr(pfn * 4096), &mut page) {
+                Ok(_) => {
+                    assert_eq!(
+                        Some(&page),
+                        crate::common::expected_page(&m, pfn, 4096).as_ref()
+                    );
+                    kept += 1;
+                }
+                Err(e) => {
+                    assert!(matches!(e, kvm_core::Error::Excluded { .. }), "{e:?}");
+                    lost += 1;
+                }
+            }
+        }
+        // The page data follows the table: a cut in the table loses it all.
+        let want_kept = if what.contains("table") {
+            0..=0
+        } else {
+            30..=saved.len() - 3
+        };
+        assert!(
+            want_kept.contains(&kept),
+            "{what}: {kept} kept, {lost} lost"
+        );
+        assert_eq!(kept + lost, saved.len());
     }
 }

@@ -22,7 +22,14 @@ impl KernelBtf {
     /// The kernel's BTF: `__start_BTF`..`__stop_BTF` where kallsyms has
     /// them, else the first blob defining `task_struct` after the kallsyms
     /// tables (BTF follows them in .rodata) or after `_etext`.
-    pub fn find(mem: &dyn VirtRead, vi: &VmCoreInfo, syms: &KernelSymbols) -> Result<Self> {
+    /// `incomplete`: the dump lacks memory (cut short, or flagged by its
+    /// tool), so a BTF not found may just be missing from it.
+    pub fn find(
+        mem: &dyn VirtRead,
+        vi: &VmCoreInfo,
+        syms: &KernelSymbols,
+        incomplete: bool,
+    ) -> Result<Self> {
         let sym = |n: &str| syms.kallsyms(mem, n).map(|s| s.addr);
         let btf = if let (Some(s), Some(e)) = (sym("__start_BTF"), sym("__stop_BTF")) {
             LazyBtf::new(mem, VirtAddr(s), e.wrapping_sub(s))?
@@ -37,9 +44,11 @@ impl KernelBtf {
             kvm_elf::btf::search_first(mem, from, BTF_SEARCH, &mut vmlinux)
                 .map(|(_, btf)| btf)
                 .map_err(|_| {
-                    Error::Unsupported(
-                        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)",
-                    )
+                    Error::Unsupported(if incomplete {
+                        "no BTF found in the kernel image: the dump is incomplete (kvm info says what it lacks), and the BTF may be in what it lost"
+                    } else {
+                        "no BTF found in the kernel image (CONFIG_DEBUG_INFO_BTF off?)"
+                    })
                 })?
         };
         Ok(KernelBtf {

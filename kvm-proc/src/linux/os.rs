@@ -68,7 +68,7 @@ impl LinuxOs {
     fn data(&self, m: &Machine<'_>) -> Result<&Data> {
         let d = self.data.get_or_init(|| {
             let syms = KernelSymbols::new(m, &self.vi, self.extra.take())?;
-            let btf = KernelBtf::find(m, &self.vi, &syms);
+            let btf = KernelBtf::find(m, &self.vi, &syms, m.source.info().incomplete);
             Ok(Data {
                 syms,
                 btf,

@@ -53,7 +53,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "ps: %s\n", errbuf);
 		return 1;
 	}
-	kp = kvm_getprocs(kd, KERN_PROC_ALL, 0, sizeof(*kp), &n);
+	/* KERN_PROC_KTHREAD: every process, kernel threads included. */
+	kp = kvm_getprocs(kd, KERN_PROC_KTHREAD, 0, sizeof(*kp), &n);
 	if (kp == NULL) {
 		fprintf(stderr, "ps: %s\n", kvm_geterr(kd));
 		kvm_close(kd);
@@ -74,12 +75,15 @@ main(int argc, char *argv[])
 			printf("- ");
 		printf("%c %s", (kp[i].p_kvm_valid & KVM_KI_STAT) ?
 		    kp[i].p_kvm_state : '-', kp[i].p_comm);
-		av = kvm_getargv(kd, &kp[i], 0);
-		if (av == NULL)
-			printf(" -");
-		else
-			for (; *av != NULL; av++)
-				printf(" %s", *av);
+		/* Kernel threads have no arguments. */
+		if (!(kp[i].p_flag & P_SYSTEM)) {
+			av = kvm_getargv(kd, &kp[i], 0);
+			if (av == NULL)
+				printf(" -");
+			else
+				for (; *av != NULL; av++)
+					printf(" %s", *av);
+		}
 		printf("\n");
 	}
 	kvm_close(kd);

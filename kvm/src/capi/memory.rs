@@ -1,6 +1,6 @@
 //! Kernel memory: `kvm_read`, `kvm_read2`, `kvm_write`, `kvm_walk_pages`.
 
-use super::{with_handle, Handle, KvmPage};
+use super::{guard, handle, with_handle, Handle, KvmPage};
 use crate::Kvm;
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::ops::ControlFlow;
@@ -60,7 +60,19 @@ unsafe fn read(h: &mut Handle, addr: u64, buf: *mut c_void, nbytes: usize) -> is
             h.fail(e);
             -1
         }
-        _ => done as isize,
+        // A short read: the count, and kvm_geterr says where it stopped.
+        Some(e) => {
+            h.fail(format_args!("kvm_read: {done} of {nbytes} bytes read: {e}"));
+            done as isize
+        }
+        None if done < nbytes => {
+            h.fail(format_args!(
+                "kvm_read: {done} of {nbytes} bytes read: {:#x} is not mapped or not in the dump",
+                addr.wrapping_add(done as u64)
+            ));
+            done as isize
+        }
+        None => done as isize,
     }
 }
 
@@ -146,17 +158,33 @@ pub unsafe extern "C" fn kvm_walk_pages(
     cb: Option<unsafe extern "C" fn(*mut KvmPage, *mut c_void) -> c_int>,
     closure: *mut c_void,
 ) -> c_int {
-    with_handle(kd, "kvm_walk_pages", 0, |h| {
-        let Some(cb) = cb else {
-            h.fail("kvm_walk_pages: no callback");
-            return 0;
+    guard(kd, "kvm_walk_pages", 0, || {
+        // The handle is taken for the set-up, let go while the callback
+        // runs (it may call the library on this handle), taken again to
+        // record an error.
+        let kvm = {
+            // SAFETY: the caller's contract; no other reference is live.
+            let Some(h) = (unsafe { handle(kd) }) else {
+                return 0;
+            };
+            if cb.is_none() {
+                h.fail("kvm_walk_pages: no callback");
+                return 0;
+            }
+            match h.kvm() {
+                Some(k) => k,
+                None => return 0,
+            }
         };
-        let Some(kd) = h.kvm() else { return 0 };
-        match walk(kd, cb, closure) {
+        let Some(cb) = cb else { return 0 };
+        match walk(&kvm, cb, closure) {
             Ok(true) => 1,
             Ok(false) => 0,
             Err(e) => {
-                h.fail(e);
+                // SAFETY: as above; the walk is over.
+                if let Some(h) = unsafe { handle(kd) } {
+                    h.fail(e);
+                }
                 0
             }
         }

@@ -27,6 +27,7 @@ pub use layout::{KinfoProc, KvmNlist, KvmPage, Nlist};
 use crate::Kvm;
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 /// `_POSIX2_LINE_MAX`: the size of the caller's `errbuf`.
 pub const ERRBUF_LEN: usize = 2048;
@@ -37,14 +38,16 @@ pub type Resolver = unsafe extern "C" fn(*const c_char, *mut u64) -> c_int;
 /// An open kernel as C sees it (`kvm_t`).
 pub struct Handle {
     /// The kernel; `None` when opened without memory access
-    /// (`KVM_NO_FILES`, or `/dev/null` as the core file).
-    kd: Option<Kvm>,
-    /// `kvm_open`'s `errstr`: errors are also printed on stderr after it.
-    program: Option<String>,
+    /// (`KVM_NO_FILES`, or `/dev/null` as the core file). Shared, so that
+    /// a call that runs the caller's code (a `kvm_walk_pages` callback, a
+    /// `kvm_open2` resolver) holds no borrow of the handle meanwhile: the
+    /// caller's code may call the library on the same handle.
+    kd: Option<Arc<Kvm>>,
     /// `kvm_open2`'s resolver, asked for names the kernel lacks.
     resolver: Option<Resolver>,
-    /// The last error (`kvm_geterr`), sticky.
-    error: CString,
+    /// The last error (`kvm_geterr`), sticky: one fixed buffer, as BSD's
+    /// `errbuf`, so that a pointer to it stays valid until `kvm_close`.
+    error: Box<[c_char; ERRBUF_LEN]>,
     /// The last `kvm_getprocs` answer, and the processes it came from.
     procs: Vec<KinfoProc>,
     sources: Vec<crate::Process>,
@@ -57,18 +60,16 @@ impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("kd", &self.kd)
-            .field("error", &self.error)
             .finish_non_exhaustive()
     }
 }
 
 impl Handle {
-    fn new(kd: Option<Kvm>, program: Option<String>, resolver: Option<Resolver>) -> Self {
+    fn new(kd: Option<Kvm>, resolver: Option<Resolver>) -> Self {
         Handle {
-            kd,
-            program,
+            kd: kd.map(Arc::new),
             resolver,
-            error: CString::default(),
+            error: Box::new([0; ERRBUF_LEN]),
             procs: Vec::new(),
             sources: Vec::new(),
             argv: CStrings::default(),
@@ -76,22 +77,18 @@ impl Handle {
         }
     }
 
-    /// Records `msg` as the last error (and prints it after `kvm_open`'s
-    /// `errstr`).
+    /// Records `msg` as the last error, in place (never panics: it runs
+    /// in `guard`'s fallback too).
     fn fail(&mut self, msg: impl std::fmt::Display) {
-        let msg = msg.to_string();
-        if let Some(p) = &self.program {
-            eprintln!("{p}: {msg}");
-        }
-        self.error = c_string(msg);
+        to_errbuf(self.error.as_mut_ptr(), &msg.to_string());
     }
 
     /// The kernel, or the error of a handle without memory access.
-    fn kvm(&mut self) -> Option<&Kvm> {
+    fn kvm(&mut self) -> Option<Arc<Kvm>> {
         if self.kd.is_none() {
             self.fail("no kernel memory: opened with KVM_NO_FILES or /dev/null");
         }
-        self.kd.as_ref()
+        self.kd.clone()
     }
 }
 
@@ -158,8 +155,8 @@ fn guard<T>(kd: *mut Handle, name: &str, fallback: T, f: impl FnOnce() -> T) -> 
     }
 }
 
-/// Copies `msg` into the caller's `errbuf` of [`ERRBUF_LEN`] bytes, cut at
-/// a character boundary and NUL-terminated; nothing when `errbuf` is NULL.
+/// Copies `msg` into an `errbuf` of [`ERRBUF_LEN`] bytes, cut at a
+/// character boundary and NUL-terminated; nothing when `errbuf` is NULL.
 fn to_errbuf(errbuf: *mut c_char, msg: &str) {
     if errbuf.is_null() {
         return;
@@ -183,6 +180,21 @@ fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e };
 }
 
+/// The handle behind `kd`, or `None` (with `errno` EINVAL) for NULL.
+///
+/// # Safety
+/// `kd` is NULL or an open handle (the caller's contract), and no other
+/// reference to it is live: calls that run the caller's code take the
+/// handle again afterwards rather than holding it across.
+unsafe fn handle<'a>(kd: *mut Handle) -> Option<&'a mut Handle> {
+    // SAFETY: as the function's contract says.
+    let h = unsafe { kd.as_mut() };
+    if h.is_none() {
+        set_errno(libc::EINVAL);
+    }
+    h
+}
+
 /// Runs `f` on the handle behind `kd` inside [`guard`]; `fallback` (the
 /// call's error value) for a NULL handle, with `errno` EINVAL.
 fn with_handle<T: Copy>(
@@ -193,13 +205,11 @@ fn with_handle<T: Copy>(
 ) -> T {
     guard(kd, name, fallback, || {
         // SAFETY: a handle pointer is an open call's answer or NULL, used
-        // by one thread at a time (the caller's contract).
-        match unsafe { kd.as_mut() } {
+        // by one thread at a time (the caller's contract); `f` runs no
+        // code of the caller's.
+        match unsafe { handle(kd) } {
             Some(h) => f(h),
-            None => {
-                set_errno(libc::EINVAL);
-                fallback
-            }
+            None => fallback,
         }
     })
 }

@@ -1,7 +1,8 @@
 //! Symbols: `kvm_nlist` and FreeBSD's `kvm_nlist2`.
 
-use super::{with_handle, Handle, KvmNlist, Nlist};
+use super::{guard, handle, Handle, KvmNlist, Nlist, Resolver};
 use crate::KernelSymbol;
+use crate::Kvm;
 use std::ffi::{c_char, c_int, CStr, CString};
 
 /// a.out's `n_type` values (`nlist.h`).
@@ -46,35 +47,24 @@ unsafe fn names(name: impl Fn(usize) -> *const c_char) -> Vec<CString> {
 }
 
 /// Looks `names` up as `kvm_nlist` does: as given, then without one
-/// leading `_`, then by the handle's resolver. `None` on error.
-fn lookup(h: &mut Handle, names: &[CString]) -> Option<Vec<Option<KernelSymbol>>> {
-    let kd = h.kvm()?;
+/// leading `_`, then by the resolver.
+fn lookup(
+    kd: &Kvm,
+    resolver: Option<Resolver>,
+    names: &[CString],
+) -> Result<Vec<Option<KernelSymbol>>, crate::Error> {
     let text: Vec<&str> = names.iter().map(|n| n.to_str().unwrap_or("")).collect();
-    let mut found = match kd.nlist_symbols(&text) {
-        Ok(f) => f,
-        Err(e) => {
-            h.fail(e);
-            return None;
-        }
-    };
+    let mut found = kd.nlist_symbols(&text)?;
     let retry: Vec<usize> = (0..names.len())
         .filter(|&i| found[i].is_none() && text[i].len() > 1 && text[i].starts_with('_'))
         .collect();
     if !retry.is_empty() {
         let stripped: Vec<&str> = retry.iter().map(|&i| &text[i][1..]).collect();
-        match kd.nlist_symbols(&stripped) {
-            Ok(again) => {
-                for (&i, s) in retry.iter().zip(again) {
-                    found[i] = s;
-                }
-            }
-            Err(e) => {
-                h.fail(e);
-                return None;
-            }
+        for (&i, s) in retry.iter().zip(kd.nlist_symbols(&stripped)?) {
+            found[i] = s;
         }
     }
-    if let Some(resolve) = h.resolver {
+    if let Some(resolve) = resolver {
         for (i, slot) in found.iter_mut().enumerate() {
             if slot.is_none() {
                 let mut addr = 0u64;
@@ -86,7 +76,7 @@ fn lookup(h: &mut Handle, names: &[CString]) -> Option<Vec<Option<KernelSymbol>>
             }
         }
     }
-    Some(found)
+    Ok(found)
 }
 
 /// An entry of either list.
@@ -115,19 +105,39 @@ impl Entry for KvmNlist {
     }
 }
 
-/// Fills the list at `nl`: the number of names not found, -1 on error.
+/// Fills the list at `nl` for the handle `kd`: the number of names not
+/// found, -1 on error. The handle is let go while the resolver (the
+/// caller's code) runs.
 ///
 /// # Safety
-/// `nl` is an array ending at an entry whose name is NULL or empty.
-unsafe fn fill<E: Entry>(h: &mut Handle, call: &str, nl: *mut E) -> c_int {
-    if nl.is_null() {
-        h.fail(format_args!("{call}: NULL list"));
-        return -1;
-    }
+/// `kd` is NULL or an open handle; `nl` is an array ending at an entry
+/// whose name is NULL or empty.
+unsafe fn fill<E: Entry>(kd: *mut Handle, call: &str, nl: *mut E) -> c_int {
+    let (kvm, resolver) = {
+        // SAFETY: the caller's contract; no other reference is live.
+        let Some(h) = (unsafe { handle(kd) }) else {
+            return -1;
+        };
+        if nl.is_null() {
+            h.fail(format_args!("{call}: NULL list"));
+            return -1;
+        }
+        match h.kvm() {
+            Some(k) => (k, h.resolver),
+            None => return -1,
+        }
+    };
     // SAFETY: the caller's list, read up to its end.
     let names = unsafe { names(|i| (*nl.add(i)).name()) };
-    let Some(found) = lookup(h, &names) else {
-        return -1;
+    let found = match lookup(&kvm, resolver, &names) {
+        Ok(f) => f,
+        Err(e) => {
+            // SAFETY: as above; the resolver has returned.
+            if let Some(h) = unsafe { handle(kd) } {
+                h.fail(e);
+            }
+            return -1;
+        }
     };
     let mut missing = 0;
     for (i, s) in found.iter().enumerate() {
@@ -152,7 +162,7 @@ unsafe fn fill<E: Entry>(h: &mut Handle, call: &str, nl: *mut E) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn kvm_nlist(kd: *mut Handle, nl: *mut Nlist) -> c_int {
     // SAFETY: the caller's contract.
-    with_handle(kd, "kvm_nlist", -1, |h| unsafe { fill(h, "kvm_nlist", nl) })
+    guard(kd, "kvm_nlist", -1, || unsafe { fill(kd, "kvm_nlist", nl) })
 }
 
 /// FreeBSD's `kvm_nlist2(3)`: as [`kvm_nlist`], 64-bit values.
@@ -162,8 +172,8 @@ pub unsafe extern "C" fn kvm_nlist(kd: *mut Handle, nl: *mut Nlist) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn kvm_nlist2(kd: *mut Handle, nl: *mut KvmNlist) -> c_int {
     // SAFETY: the caller's contract.
-    with_handle(kd, "kvm_nlist2", -1, |h| unsafe {
-        fill(h, "kvm_nlist2", nl)
+    guard(kd, "kvm_nlist2", -1, || unsafe {
+        fill(kd, "kvm_nlist2", nl)
     })
 }
 

@@ -31,16 +31,16 @@ fn open(
     exec: Option<PathBuf>,
     core: Option<PathBuf>,
     flags: c_int,
-    program: Option<String>,
     resolver: Option<Resolver>,
 ) -> Result<Box<Handle>, String> {
-    if flags & !(libc::O_ACCMODE | KVM_NO_FILES) != 0 {
+    // O_RDONLY or O_RDWR (not O_WRONLY: kvm reads to write), as FreeBSD.
+    if flags & !(libc::O_RDWR | KVM_NO_FILES) != 0 {
         return Err(format!("bad flags arg: {flags:#x}"));
     }
-    let mode = if flags & libc::O_ACCMODE == libc::O_RDONLY {
-        OpenFlags::ReadOnly
-    } else {
+    let mode = if flags & libc::O_RDWR != 0 {
         OpenFlags::ReadWrite
+    } else {
+        OpenFlags::ReadOnly
     };
     let no_files = flags & KVM_NO_FILES != 0 || core.as_deref() == Some(Path::new(DEV_NULL));
     let kd = if no_files {
@@ -50,7 +50,7 @@ fn open(
             Kvm::openfiles(exec.as_deref(), core.as_deref(), mode).map_err(|e| e.to_string())?;
         Some(kd)
     };
-    Ok(Box::new(Handle::new(kd, program, resolver)))
+    Ok(Box::new(Handle::new(kd, resolver)))
 }
 
 /// `kvm_openfiles(3)`.
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn kvm_openfiles(
         || {
             // SAFETY: the caller's contract.
             let (exec, core) = unsafe { (path(execfile), path(corefile)) };
-            match open(exec, core, flags, None, None) {
+            match open(exec, core, flags, None) {
                 Ok(h) => Box::into_raw(h),
                 Err(msg) => {
                     to_errbuf(errbuf, &msg);
@@ -84,7 +84,9 @@ pub unsafe extern "C" fn kvm_openfiles(
     )
 }
 
-/// `kvm_open(3)`, Sun's form: errors go to stderr after `errstr`.
+/// `kvm_open(3)`, Sun's form: a failure to open is printed on stderr
+/// after `errstr`; later errors only reach `kvm_geterr`, as BSD's soft
+/// errors do.
 ///
 /// # Safety
 /// The string arguments are NULL or NUL-terminated.
@@ -109,11 +111,14 @@ pub unsafe extern "C" fn kvm_open(
                     .to_string_lossy()
                     .into_owned()
             });
-            match open(exec, core, flags, program.clone(), None) {
+            match open(exec, core, flags, None) {
                 Ok(h) => Box::into_raw(h),
                 Err(msg) => {
                     if let Some(p) = program {
-                        eprintln!("{p}: {msg}");
+                        // A stderr that cannot be written is no reason to
+                        // panic.
+                        use std::io::Write;
+                        let _ = writeln!(std::io::stderr(), "{p}: {msg}");
                     }
                     std::ptr::null_mut()
                 }
@@ -141,7 +146,7 @@ pub unsafe extern "C" fn kvm_open2(
         || {
             // SAFETY: the caller's contract.
             let (exec, core) = unsafe { (path(execfile), path(corefile)) };
-            match open(exec, core, flags, None, resolver) {
+            match open(exec, core, flags, resolver) {
                 Ok(h) => Box::into_raw(h),
                 Err(msg) => {
                     to_errbuf(errbuf, &msg);
@@ -176,9 +181,10 @@ pub unsafe extern "C" fn kvm_close(kd: *mut Handle) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn kvm_geterr(kd: *mut Handle) -> *mut c_char {
     static EMPTY: [c_char; 1] = [0];
-    // SAFETY: the caller's contract.
-    match unsafe { kd.as_ref() } {
-        Some(h) => h.error.as_ptr().cast_mut(),
+    // SAFETY: the caller's contract. The buffer lives as long as the
+    // handle and is only ever written in place.
+    match unsafe { kd.as_mut() } {
+        Some(h) => h.error.as_mut_ptr(),
         None => EMPTY.as_ptr().cast_mut(),
     }
 }

@@ -44,22 +44,34 @@ const KI_RSS: u32 = 0x0100;
 const KI_FLAG: u32 = 0x0200;
 const KI_CPUID: u32 = 0x0400;
 
-/// The selection of `op` and `arg`, and whether threads are listed.
-fn selection(op: c_int, arg: c_int) -> Result<(ProcOp, bool), String> {
-    let threads = op & KERN_PROC_SHOW_THREADS != 0;
+/// What `op` and `arg` ask for, as OpenBSD's sysctl answers them: every
+/// op but `KERN_PROC_KTHREAD` leaves kernel threads out, and that one is
+/// every process, kernel threads included.
+struct Selection {
+    op: ProcOp,
+    kthreads: bool,
+    threads: bool,
+}
+
+fn selection(op: c_int, arg: c_int) -> Result<Selection, String> {
+    let base = op & !KERN_PROC_SHOW_THREADS;
     let arg_u = arg as u32;
-    let sel = match op & !KERN_PROC_SHOW_THREADS {
-        KERN_PROC_ALL => ProcOp::All,
+    let sel = match base {
+        KERN_PROC_ALL | KERN_PROC_KTHREAD => ProcOp::All,
         KERN_PROC_PID => ProcOp::Pid(arg_u),
         KERN_PROC_PGRP => ProcOp::Pgrp(arg_u),
         KERN_PROC_SESSION => ProcOp::Session(arg_u),
-        KERN_PROC_TTY => ProcOp::Tty(arg_u),
+        // KI_NODEV: no controlling terminal (tty_nr 0).
+        KERN_PROC_TTY => ProcOp::Tty(if arg_u == NODEV { 0 } else { arg_u }),
         KERN_PROC_UID => ProcOp::Uid(arg_u),
         KERN_PROC_RUID => ProcOp::Ruid(arg_u),
-        KERN_PROC_KTHREAD => ProcOp::Kthread,
-        other => return Err(format!("kvm_getprocs: invalid op {other}")),
+        _ => return Err(format!("kvm_getprocs: invalid op {op:#x}")),
     };
-    Ok((sel, threads))
+    Ok(Selection {
+        op: sel,
+        kthreads: base == KERN_PROC_KTHREAD,
+        threads: op & KERN_PROC_SHOW_THREADS != 0,
+    })
 }
 
 /// OpenBSD's `p_stat` for a state letter.
@@ -230,7 +242,7 @@ pub unsafe extern "C" fn kvm_getprocs(
             ));
             return std::ptr::null_mut();
         }
-        let (sel, threads) = match selection(op, arg) {
+        let sel = match selection(op, arg) {
             Ok(s) => s,
             Err(msg) => {
                 h.fail(msg);
@@ -240,8 +252,13 @@ pub unsafe extern "C" fn kvm_getprocs(
         let Some(kd) = h.kvm() else {
             return std::ptr::null_mut();
         };
-        let procs = match kd.getprocs(sel) {
-            Ok(p) => p,
+        let procs = match kd.getprocs(sel.op) {
+            Ok(mut p) => {
+                if !sel.kthreads {
+                    p.retain(|p| p.kthread != Some(true));
+                }
+                p
+            }
             Err(e) => {
                 h.fail(e);
                 return std::ptr::null_mut();
@@ -251,7 +268,7 @@ pub unsafe extern "C" fn kvm_getprocs(
         for p in &procs {
             let e = entry(p);
             out.push(e);
-            if threads {
+            if sel.threads {
                 out.extend(p.threads.iter().map(|t| thread_entry(&e, t)));
             }
         }
@@ -316,6 +333,14 @@ unsafe fn strings(
             .map(|v| v.into_iter().next()),
     };
     let got = match p {
+        // BSD gives kernel threads no argument vector: NULL.
+        Ok(Some(p)) if p.kthread == Some(true) => {
+            h.fail(format_args!(
+                "{call}: pid {} is a kernel thread: no arguments or environment",
+                p.pid
+            ));
+            return std::ptr::null_mut();
+        }
         Ok(Some(p)) => match which {
             Which::Argv => kd.getargv(&p),
             Which::Envv => kd.getenvv(&p),

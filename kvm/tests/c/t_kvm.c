@@ -232,6 +232,7 @@ ATF_TC_BODY(open_refusals, tc)
 	open_fails(text, core, O_RDONLY, "text.txt: ");
 	open_fails(NULL, "/dev/zero", O_RDONLY, "character device");
 	open_fails(NULL, core, 0x1000, "bad flags arg");
+	open_fails(NULL, core, O_WRONLY, "bad flags arg");
 	free(core);
 }
 
@@ -332,6 +333,34 @@ ATF_TC_BODY(errors_are_sticky, tc)
 	ATF_REQUIRE_EQ(kvm_read(kd, nl[0].n_value, b, 13), 13);
 	ATF_REQUIRE_STREQ(kvm_geterr(kd), msg);
 	free(msg);
+	kvm_close(kd);
+}
+
+ATF_TC(geterr_buffer_lives_until_close);
+ATF_TC_HEAD(geterr_buffer_lives_until_close, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kvm_geterr's pointer is the "
+	    "handle's one buffer: a later error rewrites it, never frees it "
+	    "(ASan watches)");
+	CONFIG(tc);
+}
+ATF_TC_BODY(geterr_buffer_lives_until_close, tc)
+{
+	kvm_t *kd = open_set(tc, "amd64-kaslr", O_RDONLY);
+	struct nlist nl[] = { { .n_name = "x" }, { 0 } };
+	const char *first;
+	char b[8];
+
+	ATF_REQUIRE_EQ(kvm_read(kd, 0x1000, b, 8), -1);
+	first = kvm_geterr(kd);
+	ATF_REQUIRE_EQ(kvm_getprocs(kd, 99, 0, sizeof(struct kinfo_proc),
+	    NULL), NULL);
+	ATF_REQUIRE(first == kvm_geterr(kd));
+	ATF_REQUIRE(strstr(first, "invalid op") != NULL);
+	/* The BSD idiom: the message as an argument of the failing call's
+	   report, whatever the evaluation order. */
+	ATF_REQUIRE(snprintf(b, sizeof(b), "%d%s", kvm_nlist(kd, nl),
+	    kvm_geterr(kd)) > 0);
 	kvm_close(kd);
 }
 
@@ -733,7 +762,7 @@ ATF_TC_BODY(getprocs_argv_env_equal_truth, tc)
 		kvm_t *kd = open_set(tc, SETS[s], O_RDONLY);
 		double load[3];
 		int nt = truth(tc, SETS[s], t, 512, load), n, users = 0;
-		struct kinfo_proc *kp = kvm_getprocs(kd, KERN_PROC_ALL, 0,
+		struct kinfo_proc *kp = kvm_getprocs(kd, KERN_PROC_KTHREAD, 0,
 		    sizeof(*kp), &n);
 
 		ATF_REQUIRE_MSG(kp != NULL, "%s", kvm_geterr(kd));
@@ -808,12 +837,22 @@ ATF_TC_BODY(getprocs_ops_select, tc)
 	ATF_REQUIRE_EQ(n, want);
 	ATF_REQUIRE(kvm_getprocs(kd, KERN_PROC_RUID, 1000, sizeof(*kp), &n));
 	ATF_REQUIRE_EQ(n, want);
+	/* As OpenBSD: ALL leaves kernel threads out, KTHREAD adds them. */
 	for (want = 0, i = 0; i < nt; i++)
-		want += t[i].kthread;
+		want += !t[i].kthread;
+	kp = kvm_getprocs(kd, KERN_PROC_ALL, 0, sizeof(*kp), &n);
+	ATF_REQUIRE(kp != NULL);
+	ATF_REQUIRE_EQ(n, want);
+	for (i = 0; i < n; i++)
+		ATF_REQUIRE_EQ(kp[i].p_flag & P_SYSTEM, 0);
 	ATF_REQUIRE(kvm_getprocs(kd, KERN_PROC_KTHREAD, 0, sizeof(*kp), &n));
+	ATF_REQUIRE_EQ(n, nt);
+	/* No process here has a terminal: KI_NODEV selects them all. */
+	ATF_REQUIRE(kvm_getprocs(kd, KERN_PROC_TTY, (int)KI_NODEV,
+	    sizeof(*kp), &n));
 	ATF_REQUIRE_EQ(n, want);
 	kp = kvm_getprocs(kd, KERN_PROC_PGRP, 0, sizeof(*kp), &n);
-	ATF_REQUIRE(kp != NULL);
+	ATF_REQUIRE(kp != NULL && n >= 1);
 	for (i = 0; i < n; i++)
 		ATF_REQUIRE_EQ(kp[i].p__pgid, 0);
 	kp = kvm_getprocs(kd, KERN_PROC_SESSION, 0, sizeof(*kp), &n);
@@ -917,6 +956,11 @@ ATF_TC_BODY(getargv_honours_nchr, tc)
 	ATF_REQUIRE(av[2] == NULL);
 	ATF_REQUIRE(kvm_getargv(kd, kp, -1) == NULL);
 	ATF_REQUIRE(kvm_getargv(kd, NULL, 0) == NULL);
+	/* A kernel thread (kthreadd, pid 2) has none: NULL, as BSD. */
+	kp = kvm_getprocs(kd, KERN_PROC_KTHREAD, 0, sizeof(*kp), &n);
+	ATF_REQUIRE(kp != NULL && n > 2 && kp[1].p_pid == 2);
+	ATF_REQUIRE(kvm_getargv(kd, &kp[1], 0) == NULL);
+	ATF_REQUIRE(strstr(kvm_geterr(kd), "kernel thread") != NULL);
 	kvm_close(kd);
 }
 
@@ -985,6 +1029,45 @@ ATF_TC_BODY(walk_pages_visits_and_stops, tc)
 	kvm_close(kd);
 }
 
+struct reentry { kvm_t *kd; int pages, reads; kvaddr_t va[50]; };
+
+static int
+read_each_page(struct kvm_page *p, void *arg)
+{
+	struct reentry *r = arg;
+	char b[8];
+
+	/* Back into the library, on the same handle, from the callback. */
+	if (kvm_read(r->kd, p->kp_kmap_vaddr, b, sizeof(b)) == sizeof(b))
+		r->reads++;
+	r->va[r->pages] = p->kp_kmap_vaddr;
+	return ++r->pages < 50;
+}
+
+ATF_TC(walk_pages_callback_may_call_the_library);
+ATF_TC_HEAD(walk_pages_callback_may_call_the_library, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a kvm_walk_pages callback may call "
+	    "kvm_read on the walked handle");
+	CONFIG(tc);
+}
+ATF_TC_BODY(walk_pages_callback_may_call_the_library, tc)
+{
+	kvm_t *kd = open_set(tc, "amd64-kaslr", O_RDONLY);
+	struct reentry r = { kd, 0, 0, { 0 } };
+	int again = 0;
+	char b[8];
+
+	ATF_REQUIRE_EQ(kvm_walk_pages(kd, read_each_page, &r), 0);
+	ATF_REQUIRE_EQ(r.pages, 50);
+	/* The reads inside the walk answered as the same reads after it
+	   (the cut-down fixture holds only some of the pages mapped). */
+	for (int i = 0; i < 50; i++)
+		again += kvm_read(kd, r.va[i], b, sizeof(b)) == sizeof(b);
+	ATF_REQUIRE_EQ(r.reads, again);
+	kvm_close(kd);
+}
+
 ATF_TC(dump_calls);
 ATF_TC_HEAD(dump_calls, tc)
 {
@@ -1050,6 +1133,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, null_core_means_the_live_kernel);
 	ATF_TP_ADD_TC(tp, geterr_null_and_no_error_yet_are_empty);
 	ATF_TP_ADD_TC(tp, errors_are_sticky);
+	ATF_TP_ADD_TC(tp, geterr_buffer_lives_until_close);
 	ATF_TP_ADD_TC(tp, close_null_is_einval);
 	ATF_TP_ADD_TC(tp, nlist_values_and_types_equal_kallsyms);
 	ATF_TP_ADD_TC(tp, nlist_strips_one_leading_underscore);
@@ -1066,6 +1150,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, getargv_honours_nchr);
 	ATF_TP_ADD_TC(tp, loadavg_equals_truth);
 	ATF_TP_ADD_TC(tp, walk_pages_visits_and_stops);
+	ATF_TP_ADD_TC(tp, walk_pages_callback_may_call_the_library);
 	ATF_TP_ADD_TC(tp, dump_calls);
 	ATF_TP_ADD_TC(tp, null_handles_are_refused);
 	return atf_no_error();

@@ -46,7 +46,7 @@ pub fn run(a: Query) -> Result {
         i.ranges.1 >> 20
     );
     if i.incomplete {
-        println!("incomplete:   yes (the dump says it was cut short)");
+        println!("incomplete:   yes: memory is missing from the dump (the notes say what)");
     }
     for r in i.remarks {
         println!("note:         {r}");
