@@ -199,7 +199,9 @@ pub struct Process {
     /// The controlling terminal's name (`ttyS0`, `pts/3` shows as `3`
     /// under the pts driver), if any.
     pub tty: Option<String>,
-    /// Start time in nanoseconds since boot (`task_struct.start_time`).
+    /// Start time in nanoseconds since boot on the boot-time clock (which
+    /// counts suspend): `task_struct.start_boottime`, as
+    /// `/proc/PID/stat`'s starttime.
     pub start_time_ns: Option<u64>,
     /// Resident pages (file + anonymous + shared memory), as
     /// `/proc/PID/statm`'s resident field; `None` for kernel threads or

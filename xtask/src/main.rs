@@ -235,6 +235,12 @@ fn capi() -> Result<(), String> {
     if !missing.is_empty() {
         fixtures::apt_install(&missing)?;
     }
+    kvm_release_test("capi", "capi", None)
+}
+
+/// `cargo test --release -p kvm --features FEATURES --test TEST [FILTER]
+/// -- --nocapture`.
+fn kvm_release_test(features: &str, test: &str, filter: Option<&str>) -> Result<(), String> {
     let mut c = cargo();
     c.args([
         "test",
@@ -242,12 +248,12 @@ fn capi() -> Result<(), String> {
         "-p",
         "kvm",
         "--features",
-        "capi",
+        features,
         "--test",
-        "capi",
-        "--",
-        "--nocapture",
+        test,
     ]);
+    c.args(filter);
+    c.args(["--", "--nocapture"]);
     run(c)
 }
 
@@ -416,37 +422,10 @@ fn fuzz() -> Result<(), String> {
 /// The tests that read the lab's real dumps (release build: they read
 /// gigabytes).
 fn lab() -> Result<(), String> {
-    let mut c = cargo();
-    c.args([
-        "test",
-        "--release",
-        "-p",
-        "kvm",
-        "--features",
-        "lab",
-        "--test",
-        "lab",
-        "--",
-        "--nocapture",
-    ]);
-    run(c)?;
+    kvm_release_test("lab", "lab", None)?;
     // The C dmesg example against the lab's kernel logs (the C tools come
     // from the capi step).
-    let mut c = cargo();
-    c.args([
-        "test",
-        "--release",
-        "-p",
-        "kvm",
-        "--features",
-        "lab,capi",
-        "--test",
-        "capi",
-        "lab_",
-        "--",
-        "--nocapture",
-    ]);
-    run(c)
+    kvm_release_test("lab,capi", "capi", Some("lab_"))
 }
 
 /// Our kdump writer checked by an independent reader: every page of each

@@ -157,7 +157,13 @@ impl Layout {
             mm_arg_end: need(k, "mm_struct.arg_end")?,
             mm_env_start: need(k, "mm_struct.env_start")?,
             mm_env_end: need(k, "mm_struct.env_end")?,
-            start_time: k.offset_of("task_struct.start_time"),
+            // The boot-time clock /proc/PID/stat's starttime counts
+            // (start_boottime, real_start_time before 5.5); start_time is
+            // the monotonic one, read a moment apart (it can be a tick off).
+            start_time: k
+                .offset_of("task_struct.start_boottime")
+                .or_else(|| k.offset_of("task_struct.real_start_time"))
+                .or_else(|| k.offset_of("task_struct.start_time")),
             tty: TtyLayout::resolve(k),
             rss: RssLayout::resolve(k),
         })

@@ -53,6 +53,32 @@ fn open(
     Ok(Box::new(Handle::new(kd, resolver)))
 }
 
+/// Opens as `kvm_openfiles` and `kvm_open2` do: the handle, or NULL
+/// with the message in `errbuf`.
+///
+/// # Safety
+/// As [`kvm_openfiles`].
+unsafe fn open_or_errbuf(
+    name: &str,
+    execfile: *const c_char,
+    corefile: *const c_char,
+    flags: c_int,
+    errbuf: *mut c_char,
+    resolver: Option<Resolver>,
+) -> *mut Handle {
+    guard(std::ptr::null_mut(), name, std::ptr::null_mut(), || {
+        // SAFETY: the caller's contract.
+        let (exec, core) = unsafe { (path(execfile), path(corefile)) };
+        match open(exec, core, flags, resolver) {
+            Ok(h) => Box::into_raw(h),
+            Err(msg) => {
+                to_errbuf(errbuf, &msg);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
 /// `kvm_openfiles(3)`.
 ///
 /// # Safety
@@ -66,22 +92,8 @@ pub unsafe extern "C" fn kvm_openfiles(
     flags: c_int,
     errbuf: *mut c_char,
 ) -> *mut Handle {
-    guard(
-        std::ptr::null_mut(),
-        "kvm_openfiles",
-        std::ptr::null_mut(),
-        || {
-            // SAFETY: the caller's contract.
-            let (exec, core) = unsafe { (path(execfile), path(corefile)) };
-            match open(exec, core, flags, None) {
-                Ok(h) => Box::into_raw(h),
-                Err(msg) => {
-                    to_errbuf(errbuf, &msg);
-                    std::ptr::null_mut()
-                }
-            }
-        },
-    )
+    // SAFETY: the caller's contract.
+    unsafe { open_or_errbuf("kvm_openfiles", execfile, corefile, flags, errbuf, None) }
 }
 
 /// `kvm_open(3)`, Sun's form: a failure to open is printed on stderr
@@ -139,22 +151,8 @@ pub unsafe extern "C" fn kvm_open2(
     errbuf: *mut c_char,
     resolver: Option<Resolver>,
 ) -> *mut Handle {
-    guard(
-        std::ptr::null_mut(),
-        "kvm_open2",
-        std::ptr::null_mut(),
-        || {
-            // SAFETY: the caller's contract.
-            let (exec, core) = unsafe { (path(execfile), path(corefile)) };
-            match open(exec, core, flags, resolver) {
-                Ok(h) => Box::into_raw(h),
-                Err(msg) => {
-                    to_errbuf(errbuf, &msg);
-                    std::ptr::null_mut()
-                }
-            }
-        },
-    )
+    // SAFETY: the caller's contract.
+    unsafe { open_or_errbuf("kvm_open2", execfile, corefile, flags, errbuf, resolver) }
 }
 
 /// `kvm_close(3)`: 0; -1 with `errno` EINVAL for NULL.

@@ -92,6 +92,16 @@ pub fn check_dump(core: &str, truth_doc: &Value, filtered: bool) -> (String, Vec
     let (mut unavailable, mut strings_checked) = (0, 0);
     for (pid, want) in &truth {
         let Some(p) = got.get(pid) else { continue };
+        // Start time, where the truth has it: /proc's clock ticks
+        // (USER_HZ 100) of the boot-time clock, exactly.
+        if let Some(ticks) = want["starttime"].as_u64() {
+            let ns = p["start_time_ns"].as_u64();
+            if ns.map(|n| n / 10_000_000) != Some(ticks) {
+                mismatches.push(format!(
+                    "pid {pid} start time: guest {ticks} ticks, kvm {ns:?} ns"
+                ));
+            }
+        }
         if !comm_matches(
             want["comm"].as_str().unwrap_or(""),
             p["comm"].as_str().unwrap_or(""),

@@ -66,6 +66,20 @@ pub(super) fn read_long(mem: &dyn VirtRead, e: Endian, at: u64, size: u64) -> Re
     }
 }
 
+/// A record's facility and level from the two bytes at `at` (`u8
+/// facility; u8 flags:5, level:3;` in both layouts); unknown without `at`.
+pub(super) fn facility_level(
+    mem: &dyn VirtRead,
+    at: Option<u64>,
+) -> Result<(Option<u8>, Option<u8>)> {
+    let Some(at) = at else {
+        return Ok((None, None));
+    };
+    let mut b = [0u8; 2];
+    mem.read_virt_exact(VirtAddr(at), &mut b)?;
+    Ok((Some(b[0]), Some(b[1] >> 5)))
+}
+
 /// Appends one record's outcome to `log`.
 pub(super) fn keep(log: &mut KernelLog, r: Result<Option<LogRecord>>) {
     match r {

@@ -1,6 +1,6 @@
 //! The log of kernels before 5.10: `log_buf` of `struct printk_log`.
 
-use super::{keep, need, read_long, MAX_BITS};
+use super::{facility_level, keep, need, read_long, MAX_BITS};
 use crate::{KernelLog, LogRecord};
 use alloc::vec;
 use kvm_core::{Endian, Error, Result, VirtAddr, VirtRead, VirtReadExt, VmCoreInfo};
@@ -121,15 +121,8 @@ impl<'a> OldLog<'a> {
             self.mem
                 .read_u16(VirtAddr(at.wrapping_add(self.text_len_off)), self.e)?,
         );
-        let (facility, level) = match self.facility_off {
-            Some(off) => {
-                let mut b = [0u8; 2];
-                self.mem
-                    .read_virt_exact(VirtAddr(at.wrapping_add(off)), &mut b)?;
-                (Some(b[0]), Some(b[1] >> 5))
-            }
-            None => (None, None),
-        };
+        let (facility, level) =
+            facility_level(self.mem, self.facility_off.map(|o| at.wrapping_add(o)))?;
         let mut text = vec![0u8; text_len.min(len - self.hdr) as usize];
         self.mem
             .read_virt_exact(VirtAddr(at.wrapping_add(self.hdr)), &mut text)?;

@@ -1,6 +1,6 @@
 //! The ring buffer of 5.10+ (`kernel/printk/printk_ringbuffer.h`).
 
-use super::{keep, need, read_long, MAX_BITS};
+use super::{facility_level, keep, need, read_long, MAX_BITS};
 use crate::{KernelLog, LogRecord};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -168,15 +168,8 @@ impl<'a> Ring<'a> {
             self.mem
                 .read_u16(VirtAddr(info.wrapping_add(self.text_len_off)), self.e)?,
         );
-        let (facility, level) = match self.facility_off {
-            Some(off) => {
-                let mut b = [0u8; 2];
-                self.mem
-                    .read_virt_exact(VirtAddr(info.wrapping_add(off)), &mut b)?;
-                (Some(b[0]), Some(b[1] >> 5))
-            }
-            None => (None, None),
-        };
+        let (facility, level) =
+            facility_level(self.mem, self.facility_off.map(|o| info.wrapping_add(o)))?;
         let text = self.text(begin, next, text_len)?;
         Ok(Some(LogRecord {
             seq: Some(seq),
