@@ -134,3 +134,27 @@ fn another_kernels_symbols_are_refused() {
     ]);
     assert!(err.contains("not this dump's kernel"), "{err}");
 }
+
+/// A read that runs into a page the dump lacks writes what it read and
+/// says why it stopped; a type lookup that finds nothing fails (human
+/// output; JSON says null).
+#[test]
+fn short_reads_and_missing_types_say_why() {
+    let core = fixture();
+    let core = core.to_str().unwrap();
+    let out = kvm(&["read", "-M", core, "linux_banner", "3000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.starts_with(b"Linux version") && out.stdout.len() < 3_000_000);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!(
+            "read stopped after {} of 3000000 bytes",
+            out.stdout.len()
+        )) && err.contains("excluded from the dump"),
+        "{err}"
+    );
+    let err = error(&["types", "-M", core, "task_struct.no_such_member"]);
+    assert!(err.contains("1 of 1 not found"), "{err}");
+    let ok = kvm(&["types", "-M", core, "--json", "task_struct.no_such_member"]);
+    assert!(ok.status.success());
+}

@@ -5,8 +5,8 @@ use crate::util::parse_u64;
 use crate::{Result, Source};
 use std::io::Write;
 
-/// Most bytes read at once.
-const MAX: u64 = 1 << 30;
+/// Bytes read (and written out) at a time: a multiple of a hex-dump line.
+const CHUNK: u64 = 1 << 20;
 
 // Its help is the doc comment of `Cmd::Read`.
 #[derive(clap::Args, Debug)]
@@ -36,44 +36,65 @@ pub fn run(a: Args) -> Result {
             .ok_or_else(|| format!("{}: no such kernel symbol", a.addr))?,
         Err(e) => return Err(e.into()),
     };
-    if len > MAX {
-        return Err(format!("refusing to read more than {MAX} bytes at once").into());
-    }
-    let mut buf = vec![0u8; len as usize];
-    let n = if a.phys {
-        kd.read_phys(addr, &mut buf)?
-    } else {
-        kd.read(addr, &mut buf)?
+    let read = |at: u64, buf: &mut [u8]| {
+        if a.phys {
+            kd.read_phys(at, buf)
+        } else {
+            kd.read(at, buf)
+        }
     };
     let out = std::io::stdout();
     let mut out = out.lock();
-    if a.hex {
-        for (i, line) in buf[..n].chunks(16).enumerate() {
-            let a = addr + 16 * i as u64;
-            let h: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
-            let t: String = line
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii_graphic() || b == b' ' {
-                        b as char
-                    } else {
-                        '.'
-                    }
-                })
-                .collect();
-            writeln!(out, "{a:016x}  {:<47}  |{t}|", h.join(" "))?;
+    // Streamed a chunk at a time: a long range costs no more memory than
+    // a short one.
+    let mut buf = vec![0u8; CHUNK.min(len) as usize];
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(CHUNK) as usize;
+        let at = addr.wrapping_add(done);
+        let n = match read(at, &mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e.into()),
+            Err(_) => 0,
+        };
+        if a.hex {
+            hex(&mut out, at, &buf[..n])?;
+        } else {
+            out.write_all(&buf[..n])?;
         }
-    } else {
-        out.write_all(&buf[..n])?;
+        done += n as u64;
+        if n < want {
+            break;
+        }
     }
     out.flush()?;
-    if (n as u64) < len {
-        return Err(format!(
-            "{}: read stopped after {n} of {len} bytes: {}",
-            kd.path().display(),
-            kd.geterr()
-        )
-        .into());
+    if done < len {
+        // Why the next byte cannot be read.
+        let why = match read(addr.wrapping_add(done), &mut [0u8; 1]) {
+            Err(e) => e.to_string(),
+            Ok(_) => "a short read".to_owned(),
+        };
+        return Err(format!("read stopped after {done} of {len} bytes: {why}").into());
+    }
+    Ok(())
+}
+
+/// `bytes` at `addr` as a hex dump, 16 to a line.
+fn hex(out: &mut impl Write, addr: u64, bytes: &[u8]) -> std::io::Result<()> {
+    for (i, line) in bytes.chunks(16).enumerate() {
+        let a = addr + 16 * i as u64;
+        let h: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        let t: String = line
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        writeln!(out, "{a:016x}  {:<47}  |{t}|", h.join(" "))?;
     }
     Ok(())
 }

@@ -31,7 +31,18 @@ pub fn run(a: Args) -> Result {
         m.insert(p.clone(), v);
     }
     if a.q.json {
+        // JSON says null for what is not found, as nlist --json does.
         println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    let missing = m.values().filter(|v| v.is_null()).count();
+    if missing > 0 {
+        return Err(format!(
+            "{}: {missing} of {} not found in the kernel's types",
+            kd.path().display(),
+            m.len()
+        )
+        .into());
     }
     Ok(())
 }
