@@ -6,7 +6,7 @@
 //! compiler, pkg-config, ATF or kyua fails these tests: `cargo xtask capi`
 //! installs them.
 
-use kvm::capi::{KinfoProc, KvmNlist, KvmPage, Nlist};
+use kvm::capi::{self, KinfoProc, KvmNlist, KvmPage, Nlist};
 use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -191,6 +191,60 @@ fn header_structs_match_the_rust_definitions() {
             p_kvm_pad
         ]
     );
+    // And every constant the library also defines.
+    macro_rules! constant {
+        ($($name:ident),*) => {$(
+            c.push_str(&format!(
+                "printf(\"{} %lld\\n\", (long long){});\n",
+                stringify!($name), stringify!($name)
+            ));
+            want.push_str(&format!("{} {}\n", stringify!($name), i64::from(capi::$name)));
+        )*};
+    }
+    constant!(
+        KERN_PROC_ALL,
+        KERN_PROC_PID,
+        KERN_PROC_PGRP,
+        KERN_PROC_SESSION,
+        KERN_PROC_TTY,
+        KERN_PROC_UID,
+        KERN_PROC_RUID,
+        KERN_PROC_KTHREAD,
+        KERN_PROC_SHOW_THREADS,
+        SRUN,
+        SSLEEP,
+        SSTOP,
+        SZOMB,
+        SDEAD,
+        SONPROC,
+        P_SYSTEM,
+        PS_SYSTEM,
+        KI_NODEV,
+        KVM_KI_PPID,
+        KVM_KI_PGID,
+        KVM_KI_SID,
+        KVM_KI_UID,
+        KVM_KI_GID,
+        KVM_KI_STAT,
+        KVM_KI_TDEV,
+        KVM_KI_USTART,
+        KVM_KI_RSS,
+        KVM_KI_FLAG,
+        KVM_KI_CPUID,
+        N_EXT,
+        N_ABS,
+        N_TEXT,
+        N_DATA,
+        N_BSS,
+        LIBKVM_WALK_PAGES_VERSION
+    );
+    // An unsigned literal in C, an int's bits in Rust (flags are ints).
+    c.push_str("printf(\"KVM_NO_FILES %u\\n\", (unsigned)KVM_NO_FILES);\n");
+    want.push_str(&format!("KVM_NO_FILES {}\n", capi::KVM_NO_FILES as u32));
+    c.push_str("printf(\"KI_MAXCOMLEN %d\\n\", KI_MAXCOMLEN);\n");
+    want.push_str(&format!("KI_MAXCOMLEN {}\n", capi::KI_MAXCOMLEN));
+    c.push_str("printf(\"ERRBUF %d\\n\", _POSIX2_LINE_MAX);\n");
+    want.push_str(&format!("ERRBUF {}\n", capi::ERRBUF_LEN));
     c.push_str("return 0;\n}\n");
     let src = dir.join("layout.c");
     std::fs::write(&src, c).unwrap();

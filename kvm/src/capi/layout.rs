@@ -3,7 +3,7 @@
 //! against these). The fields are documented in the header.
 #![allow(missing_docs)]
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int, c_uint};
 
 /// `struct nlist` (`nlist.h`).
 #[repr(C)]
@@ -24,6 +24,59 @@ pub struct KvmNlist {
     pub n_type: u8,
     pub n_value: u64,
 }
+
+/// The header's constants, by their C names.
+/// The `KERN_PROC_*` ops.
+pub const KERN_PROC_ALL: c_int = 0;
+pub const KERN_PROC_PID: c_int = 1;
+pub const KERN_PROC_PGRP: c_int = 2;
+pub const KERN_PROC_SESSION: c_int = 3;
+pub const KERN_PROC_TTY: c_int = 4;
+pub const KERN_PROC_UID: c_int = 5;
+pub const KERN_PROC_RUID: c_int = 6;
+pub const KERN_PROC_KTHREAD: c_int = 7;
+pub const KERN_PROC_SHOW_THREADS: c_int = 0x4000_0000;
+
+/// OpenBSD's `p_stat` values.
+pub const SRUN: i8 = 2;
+pub const SSLEEP: i8 = 3;
+pub const SSTOP: i8 = 4;
+pub const SZOMB: i8 = 5;
+pub const SDEAD: i8 = 6;
+pub const SONPROC: i8 = 7;
+
+/// `p_flag` bits of a kernel thread (OpenBSD's).
+pub const P_SYSTEM: i32 = 0x0000_0200;
+pub const PS_SYSTEM: i32 = 0x0001_0000;
+
+/// `KI_NODEV`.
+pub const KI_NODEV: u32 = u32::MAX;
+
+/// The `p_kvm_valid` bits (`KVM_KI_*`).
+pub const KVM_KI_PPID: u32 = 0x0001;
+pub const KVM_KI_PGID: u32 = 0x0002;
+pub const KVM_KI_SID: u32 = 0x0004;
+pub const KVM_KI_UID: u32 = 0x0008;
+pub const KVM_KI_GID: u32 = 0x0010;
+pub const KVM_KI_STAT: u32 = 0x0020;
+pub const KVM_KI_TDEV: u32 = 0x0040;
+pub const KVM_KI_USTART: u32 = 0x0080;
+pub const KVM_KI_RSS: u32 = 0x0100;
+pub const KVM_KI_FLAG: u32 = 0x0200;
+pub const KVM_KI_CPUID: u32 = 0x0400;
+
+/// a.out's `n_type` values (`nlist.h`).
+pub const N_EXT: u8 = 0x01;
+pub const N_ABS: u8 = 0x02;
+pub const N_TEXT: u8 = 0x04;
+pub const N_DATA: u8 = 0x06;
+pub const N_BSS: u8 = 0x08;
+
+/// `KVM_NO_FILES`.
+pub const KVM_NO_FILES: c_int = 0x8000_0000_u32 as c_int;
+
+/// `LIBKVM_WALK_PAGES_VERSION`.
+pub const LIBKVM_WALK_PAGES_VERSION: c_uint = 2;
 
 /// `KI_MAXCOMLEN`.
 pub const KI_MAXCOMLEN: usize = 24;
@@ -61,7 +114,7 @@ pub struct KinfoProc {
 #[repr(C)]
 #[derive(Debug)]
 pub struct KvmPage {
-    pub kp_version: std::ffi::c_uint,
+    pub kp_version: c_uint,
     pub kp_paddr: u64,
     pub kp_kmap_vaddr: u64,
     pub kp_dmap_vaddr: u64,

@@ -1,16 +1,14 @@
 //! Kernel memory: `kvm_read`, `kvm_read2`, `kvm_write`, `kvm_walk_pages`.
 
+use super::layout::LIBKVM_WALK_PAGES_VERSION;
 use super::{guard, handle, with_handle, Handle, KvmPage};
 use crate::Kvm;
-use std::ffi::{c_int, c_uint, c_ulong, c_void};
+use std::ffi::{c_int, c_ulong, c_void};
 use std::ops::ControlFlow;
 
 /// Bytes read per step into the bounce buffer (the caller's buffer may be
 /// uninitialised memory, which Rust must not view as `&mut [u8]`).
 const STEP: usize = 64 << 10;
-
-/// `LIBKVM_WALK_PAGES_VERSION`.
-const WALK_PAGES_VERSION: c_uint = 2;
 
 /// An `unsigned long` address as 64 bits (it is 32 on 32-bit targets).
 #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
@@ -200,7 +198,7 @@ fn walk(
     let mut stopped = false;
     kd.walk_pages(&mut |run| {
         let mut page = KvmPage {
-            kp_version: WALK_PAGES_VERSION,
+            kp_version: LIBKVM_WALK_PAGES_VERSION,
             kp_paddr: run.pa.0,
             kp_kmap_vaddr: run.va.0,
             kp_dmap_vaddr: 0,

@@ -22,7 +22,7 @@ mod nlist;
 mod open;
 mod procs;
 
-pub use layout::{KinfoProc, KvmNlist, KvmPage, Nlist};
+pub use layout::*;
 
 use crate::Kvm;
 use std::ffi::{c_char, c_int, CString};

@@ -1,16 +1,10 @@
 //! Symbols: `kvm_nlist` and FreeBSD's `kvm_nlist2`.
 
+use super::layout::{N_ABS, N_BSS, N_DATA, N_EXT, N_TEXT};
 use super::{guard, handle, Handle, KvmNlist, Nlist, Resolver};
 use crate::KernelSymbol;
 use crate::Kvm;
 use std::ffi::{c_char, c_int, CStr, CString};
-
-/// a.out's `n_type` values (`nlist.h`).
-const N_EXT: u8 = 0x01;
-const N_ABS: u8 = 0x02;
-const N_TEXT: u8 = 0x04;
-const N_DATA: u8 = 0x06;
-const N_BSS: u8 = 0x08;
 
 /// `n_type` of a symbol of type letter `kind`: its section, and N_EXT for
 /// a global one. A symbol whose table gives no type (`?`) counts as

@@ -1,14 +1,12 @@
 //! Opening and closing: `kvm_open`, `kvm_openfiles`, `kvm_open2`,
 //! `kvm_close`, `kvm_geterr`.
 
+use super::layout::KVM_NO_FILES;
 use super::{guard, set_errno, to_errbuf, Handle, Resolver};
 use crate::{Kvm, OpenFlags};
 use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-/// `KVM_NO_FILES`.
-const KVM_NO_FILES: c_int = 0x8000_0000_u32 as c_int;
 
 /// The core file that means "live, no memory access".
 const DEV_NULL: &str = "/dev/null";

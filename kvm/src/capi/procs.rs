@@ -1,48 +1,10 @@
 //! Processes and load: `kvm_getprocs`, `kvm_getargv`, `kvm_getenvv`,
 //! `kvm_getloadavg`.
 
-use super::layout::KI_MAXCOMLEN;
+use super::layout::*;
 use super::{with_handle, Handle, KinfoProc};
 use crate::{ProcOp, Process, Thread};
 use std::ffi::{c_char, c_double, c_int};
-
-/// The `KERN_PROC_*` ops.
-const KERN_PROC_ALL: c_int = 0;
-const KERN_PROC_PID: c_int = 1;
-const KERN_PROC_PGRP: c_int = 2;
-const KERN_PROC_SESSION: c_int = 3;
-const KERN_PROC_TTY: c_int = 4;
-const KERN_PROC_UID: c_int = 5;
-const KERN_PROC_RUID: c_int = 6;
-const KERN_PROC_KTHREAD: c_int = 7;
-const KERN_PROC_SHOW_THREADS: c_int = 0x4000_0000;
-
-/// OpenBSD's `p_stat` values.
-const SRUN: i8 = 2;
-const SSLEEP: i8 = 3;
-const SSTOP: i8 = 4;
-const SZOMB: i8 = 5;
-const SDEAD: i8 = 6;
-const SONPROC: i8 = 7;
-
-/// `p_flag` of a kernel thread: OpenBSD's `P_SYSTEM | PS_SYSTEM`.
-const SYSTEM: i32 = 0x0000_0200 | 0x0001_0000;
-
-/// `KI_NODEV`.
-const NODEV: u32 = u32::MAX;
-
-/// The `p_kvm_valid` bits (`KVM_KI_*`).
-const KI_PPID: u32 = 0x0001;
-const KI_PGID: u32 = 0x0002;
-const KI_SID: u32 = 0x0004;
-const KI_UID: u32 = 0x0008;
-const KI_GID: u32 = 0x0010;
-const KI_STAT: u32 = 0x0020;
-const KI_TDEV: u32 = 0x0040;
-const KI_USTART: u32 = 0x0080;
-const KI_RSS: u32 = 0x0100;
-const KI_FLAG: u32 = 0x0200;
-const KI_CPUID: u32 = 0x0400;
 
 /// What `op` and `arg` ask for, as OpenBSD's sysctl answers them: every
 /// op but `KERN_PROC_KTHREAD` leaves kernel threads out, and that one is
@@ -62,7 +24,7 @@ fn selection(op: c_int, arg: c_int) -> Result<Selection, String> {
         KERN_PROC_PGRP => ProcOp::Pgrp(arg_u),
         KERN_PROC_SESSION => ProcOp::Session(arg_u),
         // KI_NODEV: no controlling terminal (tty_nr 0).
-        KERN_PROC_TTY => ProcOp::Tty(if arg_u == NODEV { 0 } else { arg_u }),
+        KERN_PROC_TTY => ProcOp::Tty(if arg_u == KI_NODEV { 0 } else { arg_u }),
         KERN_PROC_UID => ProcOp::Uid(arg_u),
         KERN_PROC_RUID => ProcOp::Ruid(arg_u),
         _ => return Err(format!("kvm_getprocs: invalid op {op:#x}")),
@@ -114,55 +76,55 @@ fn entry(p: &Process) -> KinfoProc {
     let oncpu = leader.is_some_and(|t| t.oncpu);
     let (uid, ruid) = match (p.euid, p.uid) {
         (Some(e), Some(r)) => {
-            valid |= KI_UID;
+            valid |= KVM_KI_UID;
             (e, r)
         }
         _ => (u32::MAX, u32::MAX),
     };
     let (gid, rgid) = match (p.egid, p.gid) {
         (Some(e), Some(r)) => {
-            valid |= KI_GID;
+            valid |= KVM_KI_GID;
             (e, r)
         }
         _ => (u32::MAX, u32::MAX),
     };
     let p_tdev = match p.tty_nr {
         Some(t) => {
-            valid |= KI_TDEV;
+            valid |= KVM_KI_TDEV;
             if t == 0 {
-                NODEV
+                KI_NODEV
             } else {
                 t
             }
         }
-        None => NODEV,
+        None => KI_NODEV,
     };
     let (p_stat, p_kvm_state) = match p.state {
         Some(c) => {
-            valid |= KI_STAT;
+            valid |= KVM_KI_STAT;
             (stat_of(c, oncpu), c as c_char)
         }
         None => (0, 0),
     };
     let (p_ustart_sec, p_ustart_usec) = match p.start_time_ns {
         Some(ns) => {
-            valid |= KI_USTART;
+            valid |= KVM_KI_USTART;
             (ns / 1_000_000_000, (ns % 1_000_000_000 / 1000) as u32)
         }
         None => (0, 0),
     };
     let p_vm_rssize = match p.rss_pages {
         Some(r) => {
-            valid |= KI_RSS;
+            valid |= KVM_KI_RSS;
             i32::try_from(r).unwrap_or(i32::MAX)
         }
         None => -1,
     };
     let p_flag = match p.kthread {
         Some(k) => {
-            valid |= KI_FLAG;
+            valid |= KVM_KI_FLAG;
             if k {
-                SYSTEM
+                P_SYSTEM | PS_SYSTEM
             } else {
                 0
             }
@@ -171,7 +133,7 @@ fn entry(p: &Process) -> KinfoProc {
     };
     let p_cpuid = match leader.and_then(|t| t.cpu) {
         Some(c) => {
-            valid |= KI_CPUID;
+            valid |= KVM_KI_CPUID;
             u64::from(c)
         }
         None => u64::MAX,
@@ -182,9 +144,9 @@ fn entry(p: &Process) -> KinfoProc {
         p_ustart_sec,
         p_ustart_usec,
         p_pid: p.pid as i32,
-        p_ppid: known(p.ppid, KI_PPID, &mut valid),
-        p_sid: known(p.session, KI_SID, &mut valid),
-        p__pgid: known(p.pgrp, KI_PGID, &mut valid),
+        p_ppid: known(p.ppid, KVM_KI_PPID, &mut valid),
+        p_sid: known(p.session, KVM_KI_SID, &mut valid),
+        p__pgid: known(p.pgrp, KVM_KI_PGID, &mut valid),
         p_tid: -1,
         p_uid: uid,
         p_ruid: ruid,
@@ -207,15 +169,15 @@ fn thread_entry(pe: &KinfoProc, t: &Thread) -> KinfoProc {
     let mut e = *pe;
     e.p_tid = t.tid as i32;
     e.p_comm = comm(&t.name);
-    e.p_kvm_valid &= !(KI_STAT | KI_CPUID);
+    e.p_kvm_valid &= !(KVM_KI_STAT | KVM_KI_CPUID);
     (e.p_stat, e.p_kvm_state) = (0, 0);
     if let Some(c) = t.state {
-        e.p_kvm_valid |= KI_STAT;
+        e.p_kvm_valid |= KVM_KI_STAT;
         (e.p_stat, e.p_kvm_state) = (stat_of(c, t.oncpu), c as c_char);
     }
     e.p_cpuid = u64::MAX;
     if let Some(c) = t.cpu {
-        e.p_kvm_valid |= KI_CPUID;
+        e.p_kvm_valid |= KVM_KI_CPUID;
         e.p_cpuid = u64::from(c);
     }
     e
