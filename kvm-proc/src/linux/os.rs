@@ -193,8 +193,12 @@ impl Os for LinuxOs {
 
     /// From VMCOREINFO's symbols and offsets alone: no BTF, no walker.
     fn kernel_log(&self, m: &Machine<'_>) -> Result<KernelLog> {
-        let d = self.data(m)?;
-        let symbol = |n: &str| d.syms.lookup(m, &self.vi, n).map(|s| s.addr);
+        // Only the older layout asks for a symbol VMCOREINFO lacks: the
+        // kernel's symbols are set up then, not before.
+        let symbol = |n: &str| {
+            let d = self.data(m).ok()?;
+            d.syms.lookup(m, &self.vi, n).map(|s| s.addr)
+        };
         // The kernels read here (x86-64, arm64) are little-endian.
         super::log::read(m, Endian::Little, &self.vi, &symbol)
     }

@@ -38,6 +38,8 @@ unsafe fn read(h: &mut Handle, addr: u64, buf: *mut c_void, nbytes: usize) -> is
         let n = (nbytes - done).min(STEP);
         match kd.read(addr.wrapping_add(done as u64), &mut bounce[..n]) {
             Ok(got) => {
+                // Never more than asked, whatever the source says.
+                let got = got.min(n);
                 // SAFETY: done + got <= nbytes, the caller's buffer size.
                 unsafe {
                     std::ptr::copy_nonoverlapping(bounce.as_ptr(), buf.cast::<u8>().add(done), got)
