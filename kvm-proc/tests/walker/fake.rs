@@ -138,7 +138,7 @@ pub struct Task<'a> {
     pub cpu: u32,
     /// `task_struct.on_cpu`.
     pub on_cpu: bool,
-    /// `task_struct.start_time`.
+    /// `task_struct.start_boottime`.
     pub start_time: u64,
     /// The address space; `None` leaves `mm` NULL.
     pub mm: Option<Mm<'a>>,
@@ -615,7 +615,7 @@ impl FakeKernel {
         self.set(t, "task_struct.real_cred", cred);
         self.set(t, "task_struct.signal", signal);
         self.set(t, "task_struct.mm", mm);
-        self.set(t, "task_struct.start_time", spec.start_time);
+        self.set(t, "task_struct.start_boottime", spec.start_time);
         self.set_cpu(t, spec.cpu, spec.on_cpu);
         self.list_add_tail(
             self.init_task + self.off("task_struct.tasks"),
@@ -650,7 +650,7 @@ impl FakeKernel {
         self.set(t, "task_struct.real_cred", g.cred);
         self.set(t, "task_struct.signal", g.signal);
         self.set(t, "task_struct.mm", g.mm);
-        self.set(t, "task_struct.start_time", 0);
+        self.set(t, "task_struct.start_boottime", 0);
         self.set_cpu(t, spec.cpu, spec.on_cpu);
         let tasks = self.off("task_struct.tasks");
         let (next, prev) = (

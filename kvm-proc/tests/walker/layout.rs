@@ -79,7 +79,7 @@ fn without_every_optional_member() {
         &[
             "task_struct.on_cpu",
             "task_struct.cpu",
-            "task_struct.start_time",
+            "task_struct.start_boottime",
             "signal_struct.tty",
             "mm_struct.rss_stat",
         ],
