@@ -1,4 +1,9 @@
-//! `kvm ps`: processes (and threads) as BSD ps lists them, or as JSON.
+//! `kvm ps`: processes (and threads) as BSD ps lists them, or as JSON;
+//! `-p`/`-U`/`-C` pick processes, `-o` columns, `--forest` the order
+//! (`select.rs`, `columns.rs`).
+
+mod columns;
+mod select;
 
 use crate::escape::printable;
 use crate::util::terminal_width;
@@ -17,16 +22,84 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Show these processes (PID[,PID…]; repeatable). With -U and -C, a
+    /// process is shown if any of them picks it.
+    #[arg(short = 'p', value_name = "PIDS", value_parser = select::numbers)]
+    pids: Vec<select::Numbers>,
+    /// Show the processes of these real user ids (UID[,UID…]).
+    #[arg(short = 'U', value_name = "UIDS", value_parser = select::numbers)]
+    uids: Vec<select::Numbers>,
+    /// Show the processes with this command name (the kernel's comm).
+    #[arg(short = 'C', value_name = "COMM")]
+    comms: Vec<String>,
+    /// Columns to show: pid, ppid, pgid, sid, uid, gid, euid, tt, stat,
+    /// rss, nlwp, task, comm, args (comma-separated).
+    #[arg(short = 'o', value_name = "COLUMNS", value_parser = columns::parse)]
+    columns: Option<columns::Columns>,
+    /// Each process under its parent (the command indented as a tree).
+    #[arg(long, short = 'f')]
+    forest: bool,
 }
 
 pub fn run(a: Args) -> Result {
     let kd = a.src.open()?;
-    let procs = kd.getprocs(kvm::ProcOp::All)?;
-    if a.json {
-        json(&kd, &procs, a.threads)
+    let sel = select::Select {
+        pids: a.pids.into_iter().flat_map(|n| n.0).collect(),
+        uids: a.uids.into_iter().flat_map(|n| n.0).collect(),
+        comms: a.comms,
+    };
+    let mut procs = kd.getprocs(kvm::ProcOp::All)?;
+    procs.retain(|p| sel.picks(p));
+    // Tree order (and depth) for --forest, else the kernel's order.
+    let order: Vec<(usize, usize)> = if a.forest {
+        select::forest(&procs)
     } else {
-        human(&kd, &procs, a.threads)
+        (0..procs.len()).map(|i| (i, 0)).collect()
+    };
+    if a.json {
+        let procs: Vec<Process> = order.iter().map(|&(i, _)| procs[i].clone()).collect();
+        return json(&kd, &procs, a.threads);
     }
+    match &a.columns {
+        Some(cols) => picked_columns(&kd, &procs, &order, &cols.0),
+        None => human(&kd, &procs, &order, a.threads),
+    }
+}
+
+/// The command line as the listing shows it: argv, or `[comm]` for a
+/// kernel thread (or a process without arguments), indented `depth`
+/// levels under --forest.
+fn command(kd: &Kvm, p: &Process, depth: usize) -> String {
+    let comm = printable(&p.comm);
+    let cmd = if p.kthread == Some(true) {
+        format!("[{comm}]")
+    } else {
+        match kd.getargv(p) {
+            Ok(v) if !v.is_empty() => printable(&v.join(" ")).into_owned(),
+            Ok(_) => format!("[{comm}]"),
+            Err(_) => format!("({comm}) <argv unavailable>"),
+        }
+    };
+    if depth == 0 {
+        cmd
+    } else {
+        format!("{}\\_ {cmd}", "    ".repeat(depth - 1))
+    }
+}
+
+/// `-o`: the chosen columns.
+fn picked_columns(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], cols: &[usize]) -> Result {
+    let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
+    let rows: Vec<(&Process, String)> = order
+        .iter()
+        .map(|&(i, depth)| (&procs[i], command(kd, &procs[i], depth)))
+        .collect();
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    for line in columns::render(cols, &rows, page_kib) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
@@ -64,7 +137,7 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
     Ok(())
 }
 
-fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
+fn human(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], threads: bool) -> Result {
     let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
     let width = terminal_width();
     let cut = |line: String| line.chars().take(width).collect::<String>();
@@ -75,17 +148,9 @@ fn human(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
         "{:>7} {:>7} {:>5} {:>5} {:<6} {:>8} S COMMAND",
         "PID", "PPID", "UID", "GID", "TT", "RSS"
     )?;
-    for p in procs {
-        let comm = printable(&p.comm);
-        let cmd = if p.kthread == Some(true) {
-            format!("[{comm}]")
-        } else {
-            match kd.getargv(p) {
-                Ok(v) if !v.is_empty() => printable(&v.join(" ")).into_owned(),
-                Ok(_) => format!("[{comm}]"),
-                Err(_) => format!("({comm}) <argv unavailable>"),
-            }
-        };
+    for &(i, depth) in order {
+        let p = &procs[i];
+        let cmd = command(kd, p, depth);
         let tt = p
             .tty
             .as_deref()
