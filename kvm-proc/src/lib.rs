@@ -122,6 +122,17 @@ pub struct KernelLog {
     pub first_error: Option<kvm_core::Error>,
 }
 
+/// A loaded kernel module, as `/proc/modules` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// Its name.
+    pub name: String,
+    /// Its size in bytes (`/proc/modules`' second column).
+    pub size: u64,
+    /// The base address of its core (text) memory.
+    pub addr: u64,
+}
+
 /// A symbol of a loaded kernel module, as `/proc/kallsyms` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleSymbol {

@@ -8,7 +8,7 @@
 //! debugger runs the whole pipeline without std.
 
 use crate::paging::KernelPaging;
-use crate::{KernelLog, KernelSymbol, ModuleSymbol, Process, Strings};
+use crate::{KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
@@ -123,6 +123,14 @@ pub trait Os: Send + core::fmt::Debug {
 
     /// The running kernel's release (`uname -r`).
     fn release(&self, m: &Machine<'_>) -> Result<String>;
+
+    /// The loaded modules (`/proc/modules`).
+    fn modules(&self, m: &Machine<'_>) -> Result<Vec<Module>> {
+        let _ = m;
+        Err(Error::Unsupported(
+            "this OS layer does not list kernel modules",
+        ))
+    }
 
     /// The kernel log, oldest record first (`dmesg`).
     fn kernel_log(&self, m: &Machine<'_>) -> Result<KernelLog> {

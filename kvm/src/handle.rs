@@ -9,7 +9,9 @@ use kvm_core::{
     VirtWrite,
 };
 use kvm_elf::SymbolTable;
-use kvm_proc::{KernelLog, KernelSymbol, Machine, ModuleSymbol, NoOs, Os, Process, Strings};
+use kvm_proc::{
+    KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, Process, Strings,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -305,6 +307,11 @@ impl Kvm {
     /// `/proc/loadavg` prints them.
     pub fn getloadavg(&self) -> Result<[f64; 3], Error> {
         self.with_os(|os, m| os.loadavg(m))
+    }
+
+    /// The loaded modules, as `/proc/modules` lists them.
+    pub fn modules(&self) -> Result<Vec<Module>, Error> {
+        self.with_os(|os, m| os.modules(m))
     }
 
     /// The kernel log, oldest record first, with a count of the records

@@ -52,5 +52,7 @@ pub use handle::Kvm;
 pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
-pub use kvm_proc::{KernelLog, KernelSymbol, LogRecord, ModuleSymbol, Process, Registers, Thread};
+pub use kvm_proc::{
+    KernelLog, KernelSymbol, LogRecord, Module, ModuleSymbol, Process, Registers, Thread,
+};
 pub use procs::ProcOp;

@@ -14,7 +14,7 @@
 #   F <name>           followed by `od -An -v -tx1` of a file, then "." (ok)
 #                      or "!" (the file could not be read)
 #   END
-# Files: version, cmdline (/proc), kmsg (the /dev/kmsg records logged so
+# Files: version, cmdline, modules (/proc), kmsg (the /dev/kmsg records logged so
 # far: reading stops when the kernel has no more, after 1 s); per P: stat,
 # status, comm, cmdline, environ; per T: stat, comm. Hex keeps NULs and any
 # other byte intact.
@@ -39,6 +39,7 @@ read -r rel < /proc/sys/kernel/osrelease
 	hexf version /proc/version
 	hexf cmdline /proc/cmdline
 	hexf kmsg /out/kmsg.txt
+	hexf modules /proc/modules
 	# One glob, no child running: the list holds the workload, init and
 	# the kernel threads, and nothing this script starts.
 	pids=

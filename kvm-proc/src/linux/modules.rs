@@ -3,16 +3,37 @@
 
 use super::layout::need;
 use super::walker::{at, Linux};
-use crate::{Kernel, ModuleSymbol};
+use crate::{Kernel, Module, ModuleSymbol};
+
+/// Where a module's sizes and base are: two layouts (before 6.4), or the
+/// `mem[]` regions.
+#[derive(Clone, Copy)]
+enum Sizes {
+    Layouts {
+        core: u64,
+        init: u64,
+        data: Option<u64>,
+        base: u64,
+        size: u64,
+    },
+    Mem {
+        mem: u64,
+        one: u64,
+        n: u64,
+        base: u64,
+        size: u64,
+    },
+}
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{Error, Result, VirtAddr, VirtReadExt};
 
 impl<K: Kernel + ?Sized> Linux<'_, K> {
-    /// `/proc/kallsyms`), from each module's `kallsyms` symbol table in
-    /// memory. The module list head is the `modules` symbol, or on arm64
-    /// kernels without data symbols the list `find_module_all` walks.
-    pub fn module_symbols(&self) -> Result<Vec<ModuleSymbol>> {
+    /// The loaded modules (formed ones: `/proc/modules` leaves the others
+    /// out) as `(struct module address, name)`, in list order. The list
+    /// head is the `modules` symbol, or on arm64 kernels without data
+    /// symbols the list `find_module_all` walks.
+    fn module_list(&self) -> Result<Vec<(u64, String)>> {
         let k = self.k;
         let head = match k.symbol("modules") {
             Some(a) => a,
@@ -28,6 +49,96 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         let unformed = k
             .enum_value("MODULE_STATE_UNFORMED")
             .and_then(|v| u32::try_from(v).ok());
+        let mut out = Vec::new();
+        for m in self.list(head, list)? {
+            if unformed.is_some() && Some(self.u32_at(m, state_off)?) == unformed {
+                continue;
+            }
+            let mut nb = alloc::vec![0u8; name_len as usize];
+            self.mem().read_virt_exact(at(m, name_off)?, &mut nb)?;
+            let end = nb.iter().position(|&c| c == 0).unwrap_or(nb.len());
+            out.push((m, String::from_utf8_lossy(&nb[..end]).into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The loaded modules as `/proc/modules` lists them: name, size (the
+    /// core and init layouts' sizes; 6.4+: every `mem[]` region's) and
+    /// the core (text) base address.
+    pub fn modules(&self) -> Result<Vec<Module>> {
+        let k = self.k;
+        // 6.4+: struct module_memory mem[MOD_MEM_NUM_TYPES], text first.
+        let layout = match k.offset_of("module.core_layout") {
+            Some(core) => {
+                let base = need(k, "module_layout.base")?;
+                let size = need(k, "module_layout.size")?;
+                let init = need(k, "module.init_layout")?;
+                // CONFIG_ARCH_WANTS_MODULES_DATA_IN_VMALLOC kernels count
+                // their data layout too.
+                let data = k.offset_of("module.data_layout");
+                Sizes::Layouts {
+                    core,
+                    init,
+                    data,
+                    base,
+                    size,
+                }
+            }
+            None => {
+                let mem = need(k, "module.mem")?;
+                let one = k
+                    .size_of("module_memory")
+                    .ok_or(Error::Unsupported("module_memory"))?;
+                let n = k.size_of("module.mem").unwrap_or(0) / one.max(1);
+                Sizes::Mem {
+                    mem,
+                    one,
+                    n: n.min(16),
+                    base: need(k, "module_memory.base")?,
+                    size: need(k, "module_memory.size")?,
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for (m, name) in self.module_list()? {
+            let (size, addr) = match layout {
+                Sizes::Layouts {
+                    core,
+                    init,
+                    data,
+                    base,
+                    size,
+                } => {
+                    let mut total = 0u64;
+                    for l in [Some(core), Some(init), data].into_iter().flatten() {
+                        total += u64::from(self.u32_at(at(m, l)?.0, size)?);
+                    }
+                    (total, self.ptr(at(m, core)?.0, base)?)
+                }
+                Sizes::Mem {
+                    mem,
+                    one,
+                    n,
+                    base,
+                    size,
+                } => {
+                    let mut total = 0u64;
+                    for i in 0..n {
+                        total += u64::from(self.u32_at(at(m, mem + i * one)?.0, size)?);
+                    }
+                    (total, self.ptr(at(m, mem)?.0, base)?)
+                }
+            };
+            out.push(Module { name, size, addr });
+        }
+        Ok(out)
+    }
+
+    /// The symbols of loaded modules (the `[module]` lines of
+    /// `/proc/kallsyms`), from each module's `kallsyms` symbol table in
+    /// memory.
+    pub fn module_symbols(&self) -> Result<Vec<ModuleSymbol>> {
+        let k = self.k;
         let kallsyms_ptr = k.offset_of("module.kallsyms");
         let core = need(k, "module.core_kallsyms")?;
         let (symtab, num, strtab, typetab) = (
@@ -41,14 +152,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         const SYM: u64 = 24;
         const MAX_MOD_SYMS: u32 = 1 << 20;
         let mut out = Vec::new();
-        for m in self.list(head, list)? {
-            if unformed.is_some() && Some(self.u32_at(m, state_off)?) == unformed {
-                continue;
-            }
-            let mut nb = alloc::vec![0u8; name_len as usize];
-            self.mem().read_virt_exact(at(m, name_off)?, &mut nb)?;
-            let end = nb.iter().position(|&c| c == 0).unwrap_or(nb.len());
-            let module = String::from_utf8_lossy(&nb[..end]).into_owned();
+        for (m, module) in self.module_list()? {
             let ks = match kallsyms_ptr {
                 Some(o) => self.ptr(m, o)?,
                 None => at(m, core)?.0,

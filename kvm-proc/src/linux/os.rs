@@ -8,7 +8,7 @@ use super::view::View;
 use super::walker::Linux;
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{Kernel, KernelLog, KernelSymbol, ModuleSymbol, Process, Strings};
+use crate::{Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -189,6 +189,10 @@ impl Os for LinuxOs {
 
     fn release(&self, m: &Machine<'_>) -> Result<String> {
         self.with_walker(m, |l| l.release())
+    }
+
+    fn modules(&self, m: &Machine<'_>) -> Result<Vec<Module>> {
+        self.with_walker(m, |l| l.modules())
     }
 
     /// From VMCOREINFO's symbols and offsets alone: no BTF, no walker.

@@ -8,6 +8,7 @@ mod btf;
 mod common;
 mod dmesg;
 mod dumps;
+mod modules;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]
 mod openbsd_round_trip;

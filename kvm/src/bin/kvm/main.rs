@@ -7,6 +7,7 @@ mod dmesg;
 mod escape;
 mod info;
 mod loadavg;
+mod modules;
 mod nlist;
 mod ps;
 mod read;
@@ -84,6 +85,8 @@ enum Cmd {
     /// The kernel log, oldest record first (from VMCOREINFO alone: no BTF,
     /// no vmlinux).
     Dmesg(Query),
+    /// The loaded kernel modules: name, size, address (/proc/modules).
+    Modules(Query),
     /// Write the dump's memory in another format.
     Convert(convert::Args),
 }
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> Result {
         Cmd::Types(a) => types::run(a),
         Cmd::Loadavg(a) => loadavg::run(a),
         Cmd::Dmesg(a) => dmesg::run(a),
+        Cmd::Modules(a) => modules::run(a),
         Cmd::Convert(a) => convert::run(a),
     }
 }
