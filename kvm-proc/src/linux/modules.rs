@@ -4,26 +4,6 @@
 use super::layout::need;
 use super::walker::{at, Linux};
 use crate::{Kernel, Module, ModuleSymbol};
-
-/// Where a module's sizes and base are: two layouts (before 6.4), or the
-/// `mem[]` regions.
-#[derive(Clone, Copy)]
-enum Sizes {
-    Layouts {
-        core: u64,
-        init: u64,
-        data: Option<u64>,
-        base: u64,
-        size: u64,
-    },
-    Mem {
-        mem: u64,
-        one: u64,
-        n: u64,
-        base: u64,
-        size: u64,
-    },
-}
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{Error, Result, VirtAddr, VirtReadExt};
@@ -67,69 +47,54 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
     /// the core (text) base address.
     pub fn modules(&self) -> Result<Vec<Module>> {
         let k = self.k;
-        // 6.4+: struct module_memory mem[MOD_MEM_NUM_TYPES], text first.
-        let layout = match k.offset_of("module.core_layout") {
+        // Where each of a module's memory regions is described (the text
+        // region first), and where in such a description its base and
+        // size are: the core and init layouts before 6.4 (and the data
+        // layout on CONFIG_ARCH_WANTS_MODULES_DATA_IN_VMALLOC kernels),
+        // else `struct module_memory mem[MOD_MEM_NUM_TYPES]`.
+        let (regions, text, base, size) = match k.offset_of("module.core_layout") {
             Some(core) => {
-                let base = need(k, "module_layout.base")?;
-                let size = need(k, "module_layout.size")?;
                 let init = need(k, "module.init_layout")?;
-                // CONFIG_ARCH_WANTS_MODULES_DATA_IN_VMALLOC kernels count
-                // their data layout too.
                 let data = k.offset_of("module.data_layout");
-                Sizes::Layouts {
+                let regions: Vec<u64> = [Some(core), Some(init), data]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                (
+                    regions,
                     core,
-                    init,
-                    data,
-                    base,
-                    size,
-                }
+                    need(k, "module_layout.base")?,
+                    need(k, "module_layout.size")?,
+                )
             }
             None => {
                 let mem = need(k, "module.mem")?;
                 let one = k
                     .size_of("module_memory")
-                    .ok_or(Error::Unsupported("module_memory"))?;
-                let n = k.size_of("module.mem").unwrap_or(0) / one.max(1);
-                Sizes::Mem {
+                    .ok_or(Error::Unsupported("module_memory"))?
+                    .max(1);
+                let n = (k.size_of("module.mem").unwrap_or(0) / one).min(16);
+                let regions = (0..n).map(|i| mem + i * one).collect();
+                (
+                    regions,
                     mem,
-                    one,
-                    n: n.min(16),
-                    base: need(k, "module_memory.base")?,
-                    size: need(k, "module_memory.size")?,
-                }
+                    need(k, "module_memory.base")?,
+                    need(k, "module_memory.size")?,
+                )
             }
         };
         let mut out = Vec::new();
         for (m, name) in self.module_list()? {
-            let (size, addr) = match layout {
-                Sizes::Layouts {
-                    core,
-                    init,
-                    data,
-                    base,
-                    size,
-                } => {
-                    let mut total = 0u64;
-                    for l in [Some(core), Some(init), data].into_iter().flatten() {
-                        total += u64::from(self.u32_at(at(m, l)?.0, size)?);
-                    }
-                    (total, self.ptr(at(m, core)?.0, base)?)
-                }
-                Sizes::Mem {
-                    mem,
-                    one,
-                    n,
-                    base,
-                    size,
-                } => {
-                    let mut total = 0u64;
-                    for i in 0..n {
-                        total += u64::from(self.u32_at(at(m, mem + i * one)?.0, size)?);
-                    }
-                    (total, self.ptr(at(m, mem)?.0, base)?)
-                }
-            };
-            out.push(Module { name, size, addr });
+            let mut total = 0u64;
+            for &r in &regions {
+                total += u64::from(self.u32_at(at(m, r)?.0, size)?);
+            }
+            let addr = self.ptr(at(m, text)?.0, base)?;
+            out.push(Module {
+                name,
+                size: total,
+                addr,
+            });
         }
         Ok(out)
     }
