@@ -27,10 +27,17 @@ hexf() {
 
 mkdir -p /out || exit 1
 cat /proc/kallsyms > /out/kallsyms.txt || exit 1
-# /dev/kmsg blocks at its end: the reader is stopped after a second (its
-# status is then timeout's, not an error), before the process list is
-# taken, so neither shows in it.
-timeout 1 cat /dev/kmsg > /out/kmsg.txt
+# /dev/kmsg blocks at its end: the reader runs in the background, is
+# killed after a second and waited for, so that no process of its own is
+# left when the process list is taken. (`timeout 1 cat` is not enough:
+# busybox's timeout forks a watcher, reparented to init, that kills cat
+# and may still be alive at the glob below; a CI run's truth once held two
+# user processes its dumps did not.)
+cat /dev/kmsg > /out/kmsg.txt &
+kmsg=$!
+sleep 1
+kill $kmsg
+wait $kmsg
 [ -s /out/kmsg.txt ] || exit 1
 read -r rel < /proc/sys/kernel/osrelease
 {
