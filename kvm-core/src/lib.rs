@@ -44,6 +44,8 @@ extern crate std;
 mod addr;
 pub mod arch;
 mod cache;
+#[cfg(feature = "alloc")]
+pub mod discover;
 mod error;
 pub mod fuzz;
 mod mem;
