@@ -14,7 +14,8 @@
 //! `NUMBER(phys_base)`, arm64 kernels `NUMBER(kimage_voffset)` and
 //! `NUMBER(PHYS_OFFSET)` (`arch_crash_save_vmcoreinfo` of each).
 
-use crate::{Arch, MapRange, PhysAddr, PhysRead, Result, VmCoreInfo};
+use crate::{Arch, MapRange, OsHint, PhysAddr, PhysRead, Result, SourceInfo, VmCoreInfo};
+use alloc::format;
 use alloc::vec;
 
 /// The start of `vmcoreinfo_data`.
@@ -40,6 +41,22 @@ pub struct Found {
     pub pages_scanned: u64,
 }
 
+impl Found {
+    /// Puts what was found into `info`: VMCOREINFO, the OS, and the
+    /// architecture and page size where the source did not state them,
+    /// with a remark saying where they came from.
+    pub fn apply(&self, info: &mut SourceInfo) {
+        info.vmcoreinfo = Some(self.vmcoreinfo.clone());
+        info.os = Some(OsHint::Linux);
+        info.arch = info.arch.or(self.arch);
+        info.page_size = info.page_size.or(self.vmcoreinfo.page_size());
+        info.remarks.push(format!(
+            "VMCOREINFO found in memory at physical address {:#x} by a scan of {} pages (the architecture and page size from it)",
+            self.pa.0, self.pages_scanned
+        ));
+    }
+}
+
 /// The architecture a VMCOREINFO text implies.
 pub fn arch_of(vi: &VmCoreInfo) -> Option<Arch> {
     if vi.number("kimage_voffset").is_some() {
@@ -62,22 +79,15 @@ pub fn arch_of(vi: &VmCoreInfo) -> Option<Arch> {
 pub fn find_vmcoreinfo(mem: &dyn PhysRead, ranges: &[MapRange], page: u64) -> Option<Found> {
     let page = if page == 0 { 4096 } else { page };
     let mut scanned = 0u64;
-    let mut head = [0u8; 24];
     for r in ranges {
         let mut pa = r.start.div_ceil(page).saturating_mul(page);
         while pa < r.end() && pa >= r.start {
             scanned += 1;
-            if let Ok(n) = mem.read_phys(PhysAddr(pa), &mut head) {
-                if let Some((text_pa, len)) = text_at(pa, &head[..n]) {
-                    if let Ok(Some(vi)) = read_text(mem, text_pa, len) {
-                        return Some(Found {
-                            pa: PhysAddr(text_pa),
-                            arch: arch_of(&vi),
-                            vmcoreinfo: vi,
-                            pages_scanned: scanned,
-                        });
-                    }
-                }
+            if let Some(found) = at(mem, PhysAddr(pa)) {
+                return Some(Found {
+                    pages_scanned: scanned,
+                    ..found
+                });
             }
             pa = match pa.checked_add(page) {
                 Some(p) => p,
@@ -86,6 +96,21 @@ pub fn find_vmcoreinfo(mem: &dyn PhysRead, ranges: &[MapRange], page: u64) -> Op
         }
     }
     None
+}
+
+/// The VMCOREINFO whose note or data page starts at `pa` (where the
+/// kernel says it is: `/sys/kernel/vmcoreinfo`), if it is there.
+pub fn at(mem: &dyn PhysRead, pa: PhysAddr) -> Option<Found> {
+    let mut head = [0u8; 24];
+    let n = mem.read_phys(pa, &mut head).ok()?;
+    let (text_pa, len) = text_at(pa.0, &head[..n])?;
+    let vi = read_text(mem, text_pa, len).ok()??;
+    Some(Found {
+        pa: PhysAddr(text_pa),
+        arch: arch_of(&vi),
+        vmcoreinfo: vi,
+        pages_scanned: 1,
+    })
 }
 
 /// Where the text of a page starting with `head` is, and at most how long.

@@ -57,6 +57,10 @@ pub enum Error {
     Unsupported(&'static str),
     /// A write was attempted on a read-only source (a dump).
     ReadOnly,
+    /// The system refused the access (a live door's policy: `/dev/mem`
+    /// under CONFIG_STRICT_DEVMEM, lockdown); the text says which and what
+    /// to use instead.
+    Denied(&'static str),
     /// An operating-system I/O error (`errno`), from a std-based source.
     Io {
         /// The `errno` value, or 0 when unknown.
@@ -88,7 +92,10 @@ impl fmt::Display for Error {
             ),
             Error::Malformed(what) => write!(f, "malformed data: {what}"),
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
-            Error::ReadOnly => f.write_str("the source is read-only"),
+            Error::ReadOnly => f.write_str(
+                "the source is read-only (a dump is never written; writes go to live memory opened for writing)",
+            ),
+            Error::Denied(what) => write!(f, "access denied: {what}"),
             Error::Io { errno } => write!(f, "I/O error (errno {errno})"),
         }
     }

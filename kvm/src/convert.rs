@@ -1,7 +1,7 @@
 //! `kvm convert`'s policy: which memory of an open source goes into a new
 //! dump (its ranges, clipped to the ranges asked for; the pages a command
-//! reads), and writing it as an ELF core, a kdump file or an OpenBSD
-//! savecore file.
+//! reads), and writing it as an ELF core, a kdump file, an OpenBSD
+//! savecore file, a LiME or a raw image.
 
 use crate::output::{Output, Watched};
 use crate::record::{PageSet, Recording};
@@ -9,7 +9,7 @@ use crate::{Error, Kvm, ProcOp};
 use kvm_core::{MapRange, PhysAddr, PhysRead};
 use kvm_core_file::codec::Compression;
 use kvm_core_file::write::openbsd::{self, KcoreHeader};
-use kvm_core_file::write::{elf, kdump as kw, IoSink};
+use kvm_core_file::write::{elf, kdump as kw, lime, raw, IoSink};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -28,6 +28,11 @@ pub enum Target {
     /// An OpenBSD savecore file (amd64 and i386 kernels only), its header
     /// made by [`Kvm::dump_mkheader`].
     OpenBsd,
+    /// A LiME image: the ranges, no other metadata.
+    Lime,
+    /// A raw image as QEMU's `pmemsave` writes one: memory from the first
+    /// range's start, gaps as zeros, no metadata.
+    Raw,
 }
 
 /// What to keep: everything when both are empty.
@@ -175,16 +180,8 @@ fn write(
         })
     };
     match to {
-        Target::Elf => {
+        Target::Elf | Target::Lime | Target::Raw => {
             let ranges = keep.clip(source.ranges());
-            // The same notes the kdump writer stores: CPU states and VMCOREINFO.
-            let notes = kw::notes_for(info, info.endian);
-            let opts = elf::ElfOptions {
-                is64: true,
-                endian: info.endian,
-                // EM_NONE when the source does not say.
-                machine: info.arch.map_or(0, kvm_core::Arch::elf_machine),
-            };
             let total: u64 = ranges.iter().map(|r| r.len).sum();
             let mut sink = IoSink(std::io::BufWriter::with_capacity(1 << 20, file));
             let mut report = |done| {
@@ -192,7 +189,22 @@ fn write(
                     p(done, total);
                 }
             };
-            elf::write_elf(&mut sink, opts, source, &ranges, &notes, &mut report).map_err(at)?;
+            match to {
+                Target::Elf => {
+                    // The same notes the kdump writer stores: CPU states and VMCOREINFO.
+                    let notes = kw::notes_for(info, info.endian);
+                    let opts = elf::ElfOptions {
+                        is64: true,
+                        endian: info.endian,
+                        // EM_NONE when the source does not say.
+                        machine: info.arch.map_or(0, kvm_core::Arch::elf_machine),
+                    };
+                    elf::write_elf(&mut sink, opts, source, &ranges, &notes, &mut report)
+                }
+                Target::Lime => lime::write_lime(&mut sink, source, &ranges, &mut report),
+                _ => raw::write_raw(&mut sink, source, &ranges, &mut report),
+            }
+            .map_err(at)?;
             let f = sink.0.into_inner().map_err(|e| io(e.into_error()))?;
             let file_size = f.len();
             Ok(Summary {

@@ -183,6 +183,13 @@ impl Kvm {
         self.source.phys_write().ok_or(kvm_core::Error::ReadOnly)
     }
 
+    /// `Ok` when writes can go through: the handle was opened
+    /// [`OpenFlags::ReadWrite`] on a source that takes them; else the
+    /// error every write would give.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        self.writer().map(|_| ()).map_err(|e| self.fail(e))
+    }
+
     /// Writes kernel virtual memory at `addr` (`kvm_write`), page by page
     /// through the kernel's page tables; returns the bytes written, fewer
     /// than `buf.len()` when the write runs into an unmapped page.

@@ -39,7 +39,6 @@ mod flags;
 mod handle;
 mod info;
 mod kcore;
-mod live;
 mod open;
 mod output;
 mod procs;

@@ -1,10 +1,12 @@
 //! Opening a kernel memory source by name: a dump file (any format,
-//! detected by content; whole-file `.xz` too) or the running kernel.
+//! detected by content; whole-file `.xz` too; a file of raw memory, such
+//! as a running VM's RAM file), a live door (`/dev/mem`, `qemu:PID`), or
+//! the running kernel (`/proc/kcore`).
 
-use crate::live::Live;
 use crate::{Error, Kvm, OpenFlags};
-use kvm_core::Source;
+use kvm_core::{OsHint, Source};
 use kvm_core_file::FileReader;
+use kvm_dev::{Amended, DoorError};
 use std::path::{Path, PathBuf};
 
 /// The xz container's magic bytes.
@@ -43,22 +45,73 @@ fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// Opens the dump file at `path`, its format detected from its content.
-fn open_file(path: &Path) -> Result<Box<dyn Source>, Error> {
+/// A door's error as the facade's.
+fn door(e: DoorError) -> Error {
+    match e {
+        DoorError::Io(p, e) => Error::io(Some(p), e),
+        DoorError::Core(p, e) => Error::core(Some(p), e),
+    }
+}
+
+/// Opens the file or door `path`: `qemu:PID`, `/dev/mem`, else a dump
+/// file (its format detected from its content; with none, raw memory).
+/// `write`: open for writing where the door takes writes.
+fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
+    if let Some(pid) = qemu_pid(path) {
+        return kvm_dev::process::open(pid, write).map_err(door);
+    }
+    if is_dev_mem(path) {
+        return kvm_dev::devmem::open(path, write).map_err(door);
+    }
     check_file_kind(path, true)?;
     let file = FileReader::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
     let mut magic = [0u8; 6];
     let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
         .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
-    if magic[..n] == XZ_MAGIC {
+    let opened = if magic[..n] == XZ_MAGIC {
         // A whole-file .xz dump (how small dumps are shipped): unpack
         // into memory, bounded, and detect the format inside.
         let bytes = unxz(path)?;
         kvm_core_file::open(bytes)
     } else {
-        kvm_core_file::open(file)
+        match kvm_core_file::open(file) {
+            // No format's header: a file of raw memory (a VM's RAM file,
+            // a pmemsave image), if a kernel's VMCOREINFO is in it.
+            Err(kvm_core::Error::Unsupported(why)) if why.starts_with("unknown dump format") => {
+                return kvm_dev::ramfile::open(path, write).map_err(door);
+            }
+            other => other,
+        }
+    };
+    let source = opened.map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
+    Ok(discover(source))
+}
+
+/// A Linux source without VMCOREINFO in its metadata (LiME, a QEMU ELF
+/// dump taken without `-device vmcoreinfo`) gets the one found in its
+/// memory, where there is one.
+fn discover(source: Box<dyn Source>) -> Box<dyn Source> {
+    let info = source.info();
+    if info.vmcoreinfo.is_some() || info.os.is_some_and(|os| os != OsHint::Linux) {
+        return source;
     }
-    .map_err(|e| Error::core(Some(path.to_path_buf()), e))
+    match kvm_core::discover::find_vmcoreinfo(&*source, source.ranges(), 4096) {
+        Some(found) => Box::new(Amended::with(source, |i| found.apply(i))),
+        None => source,
+    }
+}
+
+/// `qemu:PID`, when `path` is that and no such file exists.
+fn qemu_pid(path: &Path) -> Option<u32> {
+    let pid = path.to_str()?.strip_prefix("qemu:")?.parse().ok()?;
+    (!path.exists()).then_some(pid)
+}
+
+/// Whether `path` is the `/dev/mem` character device (1, 1).
+fn is_dev_mem(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::metadata(path)
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == (1 << 8 | 1))
 }
 
 /// Only regular files (and, for dumps, block devices: a dump device
@@ -74,7 +127,7 @@ pub(crate) fn check_file_kind(path: &Path, block_ok: bool) -> Result<(), Error> 
     } else if t.is_dir() {
         "is a directory"
     } else if t.is_char_device() {
-        "is a character device, not a dump file (live memory is read through /proc/kcore: give no core file)"
+        "is a character device, not a dump file (live memory is read through /proc/kcore: give no core file; physical memory through /dev/mem)"
     } else if t.is_fifo() {
         "is a FIFO: kvm reads files it can seek in"
     } else {
@@ -84,20 +137,6 @@ pub(crate) fn check_file_kind(path: &Path, block_ok: bool) -> Result<(), Error> 
         Some(path.to_path_buf()),
         std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
     ))
-}
-
-/// A live door that is not there: say what to do instead.
-fn no_live(e: Error) -> Error {
-    match e.io_kind() {
-        Some(std::io::ErrorKind::NotFound) => Error::io(
-            e.path().map(Path::to_path_buf),
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such file: no live kernel memory here (open a crash dump instead: -M CORE)",
-            ),
-        ),
-        _ => e,
-    }
 }
 
 /// The file treated as the live kernel: `$KVM_KCORE`, else `/proc/kcore`.
@@ -115,11 +154,20 @@ impl Kvm {
         core: Option<&Path>,
         flags: OpenFlags,
     ) -> Result<Kvm, Error> {
+        let write = flags == OpenFlags::ReadWrite;
         let kd = match core {
-            Some(core) => Kvm::from_source(core, open_file(core)?, flags),
+            Some(core) => Kvm::from_source(core, open_path(core, write)?, flags),
             None => {
                 let path = live_path();
-                let source = Box::new(Live::new(open_file(&path).map_err(no_live)?));
+                let source: Box<dyn Source> = if path.exists() && path != Path::new(LIVE_KCORE) {
+                    // A stand-in for /proc/kcore (`KVM_KCORE`: tests, a
+                    // copy): any dump file, read as live memory.
+                    check_file_kind(&path, false)?;
+                    Box::new(Amended::live(open_path(&path, false)?))
+                } else {
+                    // The door's messages say what to do when it fails.
+                    kvm_dev::kcore::open(&path).map_err(door)?
+                };
                 Kvm::from_source(&path, source, flags)
             }
         };
@@ -153,7 +201,7 @@ impl Kvm {
         wrap: impl FnOnce(Box<dyn Source>) -> Box<dyn Source>,
     ) -> Result<Kvm, Error> {
         let path = path.as_ref();
-        let source = wrap(open_file(path)?);
+        let source = wrap(open_path(path, false)?);
         Ok(Kvm::from_source(path, source, OpenFlags::ReadOnly))
     }
 }

@@ -158,3 +158,101 @@ fn short_reads_and_missing_types_say_why() {
     let ok = kvm(&["types", "-M", core, "--json", "task_struct.no_such_member"]);
     assert!(ok.status.success());
 }
+
+#[test]
+fn write_is_refused_on_every_dump_format_and_changes_no_byte() {
+    let d = scratch("write");
+    let input = d.join("vmcore.xz");
+    std::fs::copy(fixture(), &input).unwrap();
+    let i = input.to_str().unwrap();
+    let mut files = vec![input.clone()];
+    for (to, flat) in [
+        ("elf", false),
+        ("kdump-zlib", false),
+        ("kdump-lzo", true),
+        ("kdump-zstd", false),
+        ("lime", false),
+        ("openbsd", false),
+    ] {
+        let out = d.join(format!("out.{to}{}", if flat { ".flat" } else { "" }));
+        let mut args = vec!["convert", "-M", i, "--to", to, "-o", out.to_str().unwrap()];
+        if flat {
+            args.push("--flat");
+        }
+        let o = kvm(&args);
+        assert!(
+            o.status.success(),
+            "{to}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        files.push(out);
+    }
+    for f in &files {
+        let p = f.to_str().unwrap();
+        let before = std::fs::read(f).unwrap();
+        // Physical and kernel virtual (a symbol the dump has): both refused.
+        for args in [
+            vec!["write", "-M", p, "--phys", "0x1000", "00"],
+            vec!["write", "-M", p, "init_uts_ns", "41"],
+            vec!["write", "-M", p, "--json", "init_uts_ns", "4142"],
+        ] {
+            let err = error(&args);
+            assert!(
+                err.starts_with(&format!(
+                    "kvm: {p}: the source is read-only (a dump is never written"
+                )),
+                "{args:?}: {err}"
+            );
+        }
+        assert_eq!(std::fs::read(f).unwrap(), before, "{p} changed");
+    }
+}
+
+#[test]
+fn live_doors_that_are_not_there_say_so() {
+    // A process that is not QEMU, and one that does not exist.
+    let me = std::process::id();
+    let err = error(&["ps", "-M", &format!("qemu:{me}")]);
+    assert!(
+        err.starts_with(&format!(
+            "kvm: qemu:{me}: process {me} is not a QEMU process (its command is "
+        )),
+        "{err}"
+    );
+    let err = error(&["ps", "-M", "qemu:4000000000"]);
+    assert_eq!(err, "kvm: qemu:4000000000: no process 4000000000\n");
+    // No live kernel: the door's message says what to do instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm"))
+        .args(["ps"])
+        .env("KVM_KCORE", "/nonexistent/kcore")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "kvm: /nonexistent/kcore: no such file: no live kernel memory here (open a crash dump instead: -M CORE)\n"
+    );
+}
+
+#[test]
+fn a_file_that_is_no_memory_image_is_refused_by_name() {
+    let d = scratch("raw");
+    // Bytes with no format's header and no kernel in them, of a size no
+    // RAM has; and an empty file.
+    let junk = d.join("junk.bin");
+    std::fs::write(&junk, vec![0x5au8; 12_345]).unwrap();
+    let j = junk.to_str().unwrap();
+    let err = error(&["ps", "-M", j]);
+    assert_eq!(
+        err,
+        format!(
+            "kvm: {j}: unsupported: unknown dump format (not ELF, kdump, flattened kdump, LiME, FreeBSD minidump or OpenBSD kcore), \
+             and no kernel's VMCOREINFO in it read as raw memory\n"
+        )
+    );
+    let empty = d.join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let e = empty.to_str().unwrap();
+    let err = error(&["info", "-M", e]);
+    assert!(err.starts_with(&format!("kvm: {e}: ")), "{err}");
+}

@@ -6,7 +6,7 @@
 use super::Sink;
 use crate::{Error, Result};
 use alloc::vec::Vec;
-use kvm_core::{Endian, MapRange, PhysAddr, PhysRead};
+use kvm_core::{Endian, MapRange, PhysRead};
 
 /// What kind of ELF core to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,9 +18,6 @@ pub struct ElfOptions {
     /// `e_machine` (62 x86-64, 183 aarch64, 3 i386).
     pub machine: u16,
 }
-
-/// Bytes copied per read while writing.
-const CHUNK: usize = 1 << 16;
 
 /// Writes an ELF core holding `ranges` of `mem` (each `start`/`len`;
 /// `value` is ignored) and the note stream `notes`. Each range's `p_vaddr`
@@ -111,19 +108,9 @@ pub fn write_elf(
     }
     out.put(&h)?;
     out.put(notes)?;
-    let mut buf = alloc::vec![0u8; CHUNK];
     let mut written = 0u64;
     for r in ranges {
-        let mut done = 0u64;
-        while done < r.len {
-            let n = (r.len - done).min(CHUNK as u64) as usize;
-            let pa = PhysAddr(r.start + done);
-            kvm_core::PhysReadExt::read_phys_exact(mem, pa, &mut buf[..n])?;
-            out.put(&buf[..n])?;
-            done += n as u64;
-            written += n as u64;
-            progress(written);
-        }
+        super::copy_range(out, mem, r, &mut written, progress)?;
     }
     Ok(())
 }

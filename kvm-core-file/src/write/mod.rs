@@ -5,10 +5,39 @@
 pub mod elf;
 #[cfg(feature = "std")]
 pub mod kdump;
+pub mod lime;
 pub mod openbsd;
+pub mod raw;
 
 use crate::Result;
 use alloc::vec::Vec;
+use kvm_core::{MapRange, PhysAddr, PhysRead};
+
+/// Bytes copied per read while writing.
+const CHUNK: usize = 1 << 16;
+
+/// Appends the bytes of range `r` of `mem` to `out`, `written` counting
+/// them and `progress` told; fails if a byte cannot be read (a hole).
+pub(crate) fn copy_range(
+    out: &mut dyn Sink,
+    mem: &dyn PhysRead,
+    r: &MapRange,
+    written: &mut u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
+    let mut buf = alloc::vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < r.len {
+        let n = (r.len - done).min(CHUNK as u64) as usize;
+        let pa = PhysAddr(r.start + done);
+        kvm_core::PhysReadExt::read_phys_exact(mem, pa, &mut buf[..n])?;
+        out.put(&buf[..n])?;
+        done += n as u64;
+        *written += n as u64;
+        progress(*written);
+    }
+    Ok(())
+}
 
 /// Where a writer puts its bytes, in order (no seeking needed).
 pub trait Sink {

@@ -8,6 +8,7 @@ mod btf;
 mod common;
 mod dmesg;
 mod dumps;
+mod images;
 mod modules;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]

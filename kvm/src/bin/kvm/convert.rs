@@ -14,7 +14,7 @@ pub struct Args {
     #[command(flatten)]
     src: Source,
     /// Output format.
-    #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd", "openbsd"])]
+    #[arg(long, value_parser = ["elf", "kdump-raw", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-zstd", "openbsd", "lime", "raw"])]
     to: String,
     /// Write a kdump file in makedumpfile's flattened form.
     #[arg(long)]
@@ -37,6 +37,8 @@ fn target(to: &str, flat: bool) -> Result<Target> {
     let compression = match to {
         "elf" => return Ok(Target::Elf),
         "openbsd" => return Ok(Target::OpenBsd),
+        "lime" => return Ok(Target::Lime),
+        "raw" => return Ok(Target::Raw),
         "kdump-raw" => Compression::None,
         "kdump-zlib" => Compression::Zlib,
         "kdump-lzo" => Compression::Lzo,
@@ -76,7 +78,7 @@ pub fn run(a: Args) -> Result {
     };
     let keep = Keep::new(a.keep, frames);
     let counts = match to {
-        Target::Elf | Target::OpenBsd => "{bytes}/{total_bytes}",
+        Target::Elf | Target::OpenBsd | Target::Lime | Target::Raw => "{bytes}/{total_bytes}",
         Target::Kdump { .. } => "{pos}/{len} pages",
     };
     let bar = progress_bar(&a.output, counts);
@@ -103,7 +105,7 @@ pub fn run(a: Args) -> Result {
             summary.excluded,
             summary.file_size
         ),
-        Target::Elf => {}
+        Target::Elf | Target::Lime | Target::Raw => {}
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod ps;
 mod read;
 mod types;
 mod util;
+mod write;
 
 use clap::{Parser, Subcommand};
 use kvm::Kvm;
@@ -36,7 +37,8 @@ struct Cli {
 /// Where kernel memory comes from (BSD ps conventions).
 #[derive(clap::Args, Debug)]
 struct Source {
-    /// The crash dump; without it, the running kernel (/proc/kcore).
+    /// The crash dump, or a live door: a running VM's RAM file, qemu:PID,
+    /// /dev/mem; without it, the running kernel (/proc/kcore).
     #[arg(short = 'M', value_name = "CORE")]
     core: Option<PathBuf>,
     /// The kernel's System.map or vmlinux, for symbols the dump's own
@@ -49,11 +51,12 @@ struct Source {
 impl Source {
     /// Opens the source read-only, as `kvm_openfiles(3)`.
     fn open(&self) -> std::result::Result<Kvm, kvm::Error> {
-        Kvm::openfiles(
-            self.kernel.as_deref(),
-            self.core.as_deref(),
-            kvm::OpenFlags::ReadOnly,
-        )
+        self.open_with(kvm::OpenFlags::ReadOnly)
+    }
+
+    /// Opens the source with `flags`.
+    fn open_with(&self, flags: kvm::OpenFlags) -> std::result::Result<Kvm, kvm::Error> {
+        Kvm::openfiles(self.kernel.as_deref(), self.core.as_deref(), flags)
     }
 }
 
@@ -73,6 +76,10 @@ enum Cmd {
     Info(Query),
     /// Read memory: kernel virtual addresses, or physical with --phys.
     Read(read::Args),
+    /// Write memory of a running kernel or VM (-M a VM's RAM file,
+    /// qemu:PID, /dev/mem): kernel virtual addresses, or physical with
+    /// --phys; prints the count written. Dumps are never written.
+    Write(write::Args),
     /// List processes (like BSD ps), kernel threads included.
     Ps(ps::Args),
     /// Look up kernel symbols (kvm_nlist).
@@ -113,6 +120,7 @@ fn run(cli: Cli) -> Result {
     match cli.cmd {
         Cmd::Info(a) => info::run(a),
         Cmd::Read(a) => read::run(a),
+        Cmd::Write(a) => write::run(a),
         Cmd::Ps(a) => ps::run(a),
         Cmd::Nlist(a) => nlist::run(a),
         Cmd::Types(a) => types::run(a),
