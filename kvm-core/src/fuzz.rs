@@ -69,6 +69,28 @@ fn exercise<T: Translate>(mem: &SliceMem<'_>, t: Option<T>, va: VirtAddr) {
     }
 }
 
+/// Treats `data` as physical memory from address 0 and scans it for a
+/// kernel's VMCOREINFO (the page step from byte 0: 16 bytes to 64 KiB),
+/// as raw images and live doors are scanned. Must never panic or hang.
+#[cfg(feature = "alloc")]
+pub fn discover(data: &[u8]) {
+    let Some(&sel) = data.first() else {
+        return;
+    };
+    let mem = SliceMem::new(PhysAddr(0), data);
+    let ranges = [crate::MapRange {
+        start: 0,
+        len: data.len() as u64,
+        value: 0,
+    }];
+    let page = 16u64 << (sel % 13);
+    if let Some(found) = crate::discover::find_vmcoreinfo(&mem, &ranges, page) {
+        let _ = crate::discover::arch_of(&found.vmcoreinfo);
+        let mut info = crate::SourceInfo::new("fuzz", crate::Endian::Little);
+        found.apply(&mut info);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

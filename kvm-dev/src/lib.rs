@@ -18,9 +18,11 @@
 
 mod amended;
 pub mod devmem;
+pub mod fuzz;
 pub mod iomem;
 pub mod kcore;
 pub mod mapped;
+pub mod pause;
 pub mod process;
 pub mod qemu;
 pub mod ramfile;
@@ -60,6 +62,18 @@ impl std::fmt::Display for DoorError {
 }
 
 impl std::error::Error for DoorError {}
+
+/// The QEMU process behind the door `core`: `qemu:PID`, or the QEMU that
+/// maps the RAM file `core` (for [`pause::Paused`]).
+pub fn qemu_pid_of(core: &Path) -> Option<u32> {
+    if let Some(pid) = core
+        .to_str()
+        .and_then(|c| c.strip_prefix("qemu:")?.parse().ok())
+    {
+        return Some(pid);
+    }
+    ramfile::qemu_mapper(core)
+}
 
 /// The architecture this program runs on: a live door's machine.
 pub fn host_arch() -> Arch {

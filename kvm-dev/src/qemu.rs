@@ -63,19 +63,23 @@ pub fn parse_cmdline(argv: &[String]) -> Result<QemuGuest, NotQemu> {
         "aarch64" => Arch::Aarch64,
         t => return Err(NotQemu::Target(t.to_owned())),
     };
-    let value = |names: &[&str]| {
+    let values = |names: &[&str]| -> Vec<&String> {
         argv.windows(2)
-            .rev()
-            .find(|w| names.contains(&w[0].as_str()))
-            .map(|w| w[1].clone())
+            .filter(|w| names.contains(&w[0].as_str()))
+            .map(|w| &w[1])
+            .collect()
     };
-    let machine = value(&["-machine", "-M", "--machine"])
-        .map(|m| {
+    let value = |names: &[&str]| values(names).last().map(|v| (*v).clone());
+    // -machine options merge (`-M virt -machine memory-backend=ram`): the
+    // type is the last one that names one.
+    let machine = values(&["-machine", "-M", "--machine"])
+        .iter()
+        .rev()
+        .find_map(|m| {
             m.split(',')
                 .map(|kv| kv.strip_prefix("type=").unwrap_or(kv))
-                .find(|kv| !kv.contains('='))
-                .unwrap_or("")
-                .to_owned()
+                .find(|kv| !kv.contains('=') && !kv.is_empty())
+                .map(str::to_owned)
         })
         .unwrap_or_else(|| match arch {
             Arch::X86_64 => "pc".to_owned(),
@@ -222,6 +226,13 @@ mod tests {
         );
         let g = parse_cmdline(&argv("qemu-system-x86_64 -m 512")).unwrap();
         assert_eq!((g.machine.as_str(), g.ram), ("pc", 512 << 20));
+        let g = parse_cmdline(&argv("qemu-system-x86_64 -machine memory-backend=ram")).unwrap();
+        assert_eq!(g.machine, "pc");
+        let g = parse_cmdline(&argv(
+            "qemu-system-aarch64 -M virt -machine memory-backend=ram",
+        ))
+        .unwrap();
+        assert_eq!(g.machine, "virt");
         let g = parse_cmdline(&argv("qemu-system-x86_64 -machine type=pc-q35-7.2")).unwrap();
         assert_eq!((g.machine.as_str(), g.ram), ("pc-q35-7.2", DEFAULT_RAM));
         assert_eq!(

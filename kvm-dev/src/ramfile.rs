@@ -60,6 +60,14 @@ fn find_mapper(dev: u64, ino: u64) -> Option<Mapper> {
     None
 }
 
+/// The pid of the running QEMU that maps the file at `path`, if one does.
+pub fn qemu_mapper(path: &Path) -> Option<u32> {
+    let meta = std::fs::metadata(path).ok()?;
+    find_mapper(meta.dev(), meta.ino())
+        .filter(|m| m.guest.is_some())
+        .map(|m| m.pid)
+}
+
 /// The physical address of file offset `off` under `ranges`.
 pub(crate) fn pa_of_offset(ranges: &[MapRange], off: u64) -> Option<u64> {
     ranges

@@ -46,17 +46,51 @@ struct Source {
     /// offset).
     #[arg(short = 'N', value_name = "KERNEL")]
     kernel: Option<PathBuf>,
+    /// Stop the VM behind -M (qemu:PID, or the QEMU that maps the RAM
+    /// file) for the length of this command: a consistent snapshot. It is
+    /// always resumed, also on an error or Ctrl-C; its clocks jump by the
+    /// time it stood.
+    #[arg(long)]
+    stop: bool,
 }
+
+/// The VM `--stop` stopped, resumed when `main` ends (or, should kvm be
+/// killed first, by kvm-dev's guardian process).
+static PAUSED: std::sync::Mutex<Option<kvm_dev::pause::Paused>> = std::sync::Mutex::new(None);
 
 impl Source {
     /// Opens the source read-only, as `kvm_openfiles(3)`.
-    fn open(&self) -> std::result::Result<Kvm, kvm::Error> {
+    fn open(&self) -> Result<Kvm> {
         self.open_with(kvm::OpenFlags::ReadOnly)
     }
 
-    /// Opens the source with `flags`.
-    fn open_with(&self, flags: kvm::OpenFlags) -> std::result::Result<Kvm, kvm::Error> {
-        Kvm::openfiles(self.kernel.as_deref(), self.core.as_deref(), flags)
+    /// Opens the source with `flags` (after stopping its VM with `--stop`).
+    fn open_with(&self, flags: kvm::OpenFlags) -> Result<Kvm> {
+        if self.stop {
+            self.pause()?;
+        }
+        Ok(Kvm::openfiles(
+            self.kernel.as_deref(),
+            self.core.as_deref(),
+            flags,
+        )?)
+    }
+
+    /// Stops the QEMU behind `-M` until `main` ends.
+    fn pause(&self) -> Result {
+        let core = self
+            .core
+            .as_deref()
+            .ok_or("--stop needs -M qemu:PID or a VM's RAM file")?;
+        let pid = kvm_dev::qemu_pid_of(core).ok_or_else(|| {
+            format!(
+                "{}: --stop: no running QEMU behind it (give -M qemu:PID or a RAM file QEMU maps)",
+                core.display()
+            )
+        })?;
+        let paused = kvm_dev::pause::Paused::stop(pid).map_err(|e| format!("--stop: {e}"))?;
+        *PAUSED.lock().map_err(|_| "--stop: lock poisoned")? = Some(paused);
+        Ok(())
     }
 }
 
@@ -100,7 +134,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    // Resume a VM `--stop` stopped as soon as the command is done.
+    if let Ok(mut p) = PAUSED.lock() {
+        p.take();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `kvm ps | head`: the reader left; that is not an error.
         Err(e)
