@@ -1,12 +1,13 @@
 #!/bin/sh
 # Ground truth of the kvm fixture lab, run by /init right before the host
 # stops the VM. Writes /out/truth.txt and /out/kallsyms.txt (verbatim
-# /proc/kallsyms), puts both as a tar on /dev/vda, then waits for the next
-# load-average update and leaves /proc/loadavg in /tmp/loadavg (init prints
-# it with the ready line, so the host stops the VM seconds before the next
-# update).
+# /proc/kallsyms), then runs the guest's own kvm (/bin/kvm) on the running
+# kernel into /out/live/, puts all of it as a tar on /dev/vda, then waits
+# for the next load-average update and leaves /proc/loadavg in /tmp/loadavg
+# (init prints it with the ready line, so the host stops the VM seconds
+# before the next update).
 #
-# truth.txt lines (parsed by xtask/src/fixtures.rs):
+# truth.txt lines (parsed by xtask/src/fixtures/truth.rs):
 #   KVM-LAB-TRUTH 1
 #   U <uname -r>
 #   P <pid>            a process (thread-group leader)
@@ -67,7 +68,56 @@ read -r rel < /proc/sys/kernel/osrelease
 	done
 	echo END
 } > /out/truth.txt 2>/dev/null || exit 1
-tar -cf /dev/vda -C /out truth.txt kallsyms.txt || exit 1
+
+# kvm inside the guest: /bin/kvm (the workspace's kvm command, static musl)
+# reads the running kernel (no -M: /proc/kcore) right after the capture
+# above, and the lab (kvm/tests/lab/in_guest.rs) compares what it printed
+# with that truth. Each run leaves its stdout in /out/live/NAME.EXT, its
+# stderr in /out/live/NAME.err and a line in /out/live/status.txt:
+#   NAME exit=STATUS pid=PID start=UPTIME end=UPTIME args=ARGS
+# PID is the run's own: the `sh -c` writes its $$, then execs kvm. It and
+# this shell ("shell pid=" in the first line) are the processes kvm lists
+# that the truth has not (the truth leaves this shell out). A failing run
+# is recorded, never fatal: the lab says what it means. All runs are over
+# before the load-average wait below.
+mkdir -p /out/live || exit 1
+echo "shell pid=$me" > /out/live/status.txt
+live() {
+	n=$1 ext=$2
+	shift 2
+	read -r t0 rest < /proc/uptime
+	sh -c 'echo $$ > "$0"; exec kvm "$@"' "/out/live/$n.pid" "$@" \
+		> "/out/live/$n.$ext" 2> "/out/live/$n.err"
+	rc=$?
+	read -r t1 rest < /proc/uptime
+	pid=?
+	read -r pid < "/out/live/$n.pid"
+	rm -f "/out/live/$n.pid"
+	echo "$n exit=$rc pid=$pid start=$t0 end=$t1 args=$*" >> /out/live/status.txt
+}
+live ps json ps --json
+live ps-threads json ps --threads --json
+# Text and data symbols: arm64's kallsyms has no data symbols (no
+# KALLSYMS_ALL), kvm may still find some (VMCOREINFO).
+live nlist json nlist --json _stext schedule start_kernel init_task init_uts_ns \
+	jiffies avenrun linux_banner
+# /proc/loadavg read just before and just after kvm's: kvm's must be one of
+# the two (they differ when the kernel updated it meanwhile).
+read -r la0 < /proc/loadavg
+live loadavg json loadavg --json
+read -r la1 < /proc/loadavg
+printf '%s\n%s\n' "$la0" "$la1" > /out/live/loadavg.proc
+live info json info --json
+# /dev/mem: RAM (32 MiB into it) is refused under CONFIG_STRICT_DEVMEM;
+# the BIOS area at 0xf0000 (x86's first MiB, not RAM) is let through.
+case $(uname -m) in
+aarch64) ram=0x42000000 ;; # QEMU virt: RAM from 1 GiB
+*) ram=0x2000000 ;;
+esac
+live devmem-ram bin read -M /dev/mem --phys $ram 16
+live devmem-low bin read -M /dev/mem --phys 0xf0000 16
+
+tar -cf /dev/vda -C /out truth.txt kallsyms.txt live || exit 1
 sync
 
 # The kernel updates the load average every 5 s: wait for the next update

@@ -9,8 +9,9 @@
 #    tagged with a distinctive KVM_MARKER_<n> environment variable;
 # 3. let it run (a CPU burner pushes the load average up), run
 #    /capture.sh (ground truth from /proc, written as a tar to /dev/vda),
-#    print "KVM-LAB-READY <loadavg>" on the console and block forever
-#    without running anything, so the host can stop the VM and dump it.
+#    print "KVM-LAB-READY <loadavg>" on the console and wait forever
+#    without starting anything, so the host can stop the VM and dump it
+#    (then print the nodename whenever it changes: the live test's write).
 #
 # Lines starting with "kvm-lab:" are progress for the host to echo;
 # "KVM-LAB-ERROR:" makes the host fail with that message.
@@ -116,6 +117,20 @@ sleep "$KVM_LAB_SETTLE"
 say "capturing ground truth"
 sh /capture.sh || fail "capture failed"
 read -r la < /tmp/loadavg || fail "no /tmp/loadavg"
+# The nodename to watch is read before the ready line, so that the
+# next thing after it is the wait (the host stops the VM within ms).
+read -r old < /proc/sys/kernel/hostname
 echo "KVM-LAB-READY $la" > /dev/console
-# Block in open(2) of a FIFO nobody writes: no child, no output, state S.
-while :; do read -r x < /tmp/forever; done
+# Wait without a child, in state S: read(2) of a FIFO nobody writes, opened
+# read-write so that open(2) does not block, with a 2 s timeout (all shell
+# builtins). Between waits, a changed nodename is printed on the console:
+# `cargo xtask live` writes one into the running kernel's memory
+# (init_uts_ns) and waits for "KVM-LAB-NODENAME <name>".
+while :; do
+	read -r -t 2 x <> /tmp/forever
+	read -r n < /proc/sys/kernel/hostname
+	if [ "$n" != "$old" ]; then
+		echo "KVM-LAB-NODENAME $n" > /dev/console
+		old=$n
+	fi
+done

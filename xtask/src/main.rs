@@ -49,6 +49,11 @@ const TASKS: &[Task] = &[
         "the checks against the real-kernel lab (run `fixtures` first)",
     ),
     (
+        "live",
+        live,
+        "boot each arch's lab guest and read and write it running (RAM file, qemu:PID)",
+    ),
+    (
         "libkdumpfile",
         libkdumpfile,
         "write the lab's memory as kdump (zlib, lzo, snappy, zstd) and read it back with libkdumpfile",
@@ -149,6 +154,7 @@ fn ci() -> Result<(), String> {
         ("fuzz-build", fuzz_build),
         ("fixtures", fixtures::fixtures),
         ("lab", lab),
+        ("live", live),
         ("libkdumpfile", libkdumpfile),
     ];
     let mut times = Vec::new();
@@ -426,6 +432,11 @@ fn lab() -> Result<(), String> {
     // The C dmesg example against the lab's kernel logs (the C tools come
     // from the capi step).
     kvm_release_test("lab,capi", "capi", Some("lab_"))
+}
+
+/// kvm against running lab guests: their RAM file and their QEMU process.
+fn live() -> Result<(), String> {
+    fixtures::live(&cargo)
 }
 
 /// Our kdump writer checked by an independent reader: every page of each

@@ -9,6 +9,7 @@ mod common;
 mod dmesg;
 mod dumps;
 mod images;
+mod in_guest;
 mod modules;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]
