@@ -136,24 +136,43 @@ mod file {
     use std::os::unix::fs::FileExt;
     use std::path::Path;
 
-    /// A dump file read with `pread`.
+    /// A dump file: memory-mapped where the file system allows it (no
+    /// system call per read: [`crate::mmap`]), else read with `pread`
+    /// (`/proc/kcore`, pipes).
     #[derive(Debug)]
     pub struct FileReader {
         file: File,
         size: u64,
+        map: Option<crate::mmap::MappedReader>,
     }
 
     impl FileReader {
         /// Opens `path` read-only.
         pub fn open(path: impl AsRef<Path>) -> std::io::Result<Self> {
             let file = File::open(path)?;
-            let size = file.metadata()?.len();
-            Ok(FileReader { file, size })
+            let meta = file.metadata()?;
+            let size = meta.len();
+            // Regular files only: a device's size is 0 here, and /proc
+            // files cannot be mapped.
+            let map = if meta.is_file() {
+                crate::mmap::MappedReader::map(&file).ok()
+            } else {
+                None
+            };
+            Ok(FileReader { file, size, map })
+        }
+
+        /// Whether reads copy from a mapping (else `pread`).
+        pub fn is_mapped(&self) -> bool {
+            self.map.is_some()
         }
     }
 
     impl ReadAt for FileReader {
         fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
+            if let Some(m) = &self.map {
+                return m.read_at(off, buf);
+            }
             let mut done = 0;
             while done < buf.len() {
                 let Some(at) = off.checked_add(done as u64) else {

@@ -42,6 +42,8 @@ mod io;
 pub mod kdump;
 pub mod lime;
 pub mod minidump;
+#[cfg(feature = "std")]
+pub mod mmap;
 pub mod notes;
 pub mod openbsd;
 mod window;
