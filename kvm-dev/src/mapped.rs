@@ -57,18 +57,26 @@ pub(crate) fn io_error(e: &std::io::Error) -> Error {
     }
 }
 
-impl PhysRead for MappedFile {
-    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
+impl MappedFile {
+    /// Moves up to `len` bytes at `pa`, range by range: `io(file offset,
+    /// done, count)` moves `count` bytes at the offset, from or to the
+    /// caller's buffer at `done`. The count semantics of [`PhysRead`].
+    fn transfer(
+        &self,
+        pa: PhysAddr,
+        len: usize,
+        mut io: impl FnMut(u64, usize, usize) -> std::io::Result<usize>,
+    ) -> Result<usize> {
         let mut done = 0usize;
-        while done < buf.len() {
+        while done < len {
             let at = PhysAddr(pa.0.wrapping_add(done as u64));
             let (off, left) = match self.locate(at) {
                 Ok(l) => l,
                 Err(e) if done == 0 => return Err(e),
                 Err(_) => break,
             };
-            let want = (buf.len() - done).min(usize::try_from(left).unwrap_or(usize::MAX));
-            match self.file.read_at(&mut buf[done..done + want], off) {
+            let want = (len - done).min(usize::try_from(left).unwrap_or(usize::MAX));
+            match io(off, done, want) {
                 Ok(0) if done == 0 => return Err(Error::NotInMemory { pa: at.0 }),
                 Ok(0) => break,
                 Ok(n) => done += n,
@@ -81,30 +89,23 @@ impl PhysRead for MappedFile {
     }
 }
 
+impl PhysRead for MappedFile {
+    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len();
+        self.transfer(pa, len, |off, at, n| {
+            self.file.read_at(&mut buf[at..at + n], off)
+        })
+    }
+}
+
 impl PhysWrite for MappedFile {
     fn write_phys(&self, pa: PhysAddr, buf: &[u8]) -> Result<usize> {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = PhysAddr(pa.0.wrapping_add(done as u64));
-            let (off, left) = match self.locate(at) {
-                Ok(l) => l,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            let want = (buf.len() - done).min(usize::try_from(left).unwrap_or(usize::MAX));
-            match self.file.write_at(&buf[done..done + want], off) {
-                Ok(0) if done == 0 => return Err(Error::NotInMemory { pa: at.0 }),
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if done == 0 => return Err(io_error(&e)),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.transfer(pa, buf.len(), |off, at, n| {
+            self.file.write_at(&buf[at..at + n], off)
+        })
     }
 }
 
