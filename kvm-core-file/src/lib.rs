@@ -46,6 +46,7 @@ pub mod minidump;
 pub mod mmap;
 pub mod notes;
 pub mod openbsd;
+pub mod raw;
 mod window;
 pub mod write;
 

@@ -15,9 +15,42 @@ use crate::mapped::MappedFile;
 use crate::qemu::{self, QemuGuest};
 use crate::DoorError;
 use kvm_core::discover::{self, Found};
-use kvm_core::{Arch, Endian, Error, MapRange, PhysAddr, Source, SourceInfo};
+use kvm_core::{Arch, Endian, Error, MapRange, PhysAddr, PhysRead, Source, SourceInfo};
+use kvm_core_file::raw::RawDump;
+use kvm_core_file::FileReader;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+/// The file being opened: live (a process maps it) or a dump.
+enum Image {
+    Live(MappedFile),
+    Dump(RawDump<FileReader>),
+}
+
+impl Image {
+    fn mem(&self) -> &dyn PhysRead {
+        match self {
+            Image::Live(m) => m,
+            Image::Dump(d) => d,
+        }
+    }
+    fn info_mut(&mut self) -> &mut SourceInfo {
+        match self {
+            Image::Live(m) => m.info_mut(),
+            Image::Dump(d) => d.info_mut(),
+        }
+    }
+    /// The source, with its physical layout.
+    fn finish(self, ranges: Vec<MapRange>) -> Box<dyn Source> {
+        match self {
+            Image::Live(mut m) => {
+                m.set_ranges(ranges);
+                Box::new(m)
+            }
+            Image::Dump(d) => Box::new(d.with_ranges(ranges)),
+        }
+    }
+}
 
 /// A process that maps the file.
 #[derive(Debug)]
@@ -68,6 +101,19 @@ pub fn qemu_mapper(path: &Path) -> Option<u32> {
         .map(|m| m.pid)
 }
 
+/// A RAM file QEMU maps is exactly its `-m`: anything else is not the
+/// guest's RAM (or not all of it), and its layout would be wrong.
+fn check_size(size: u64, g: &QemuGuest) -> Result<(), String> {
+    if size == g.ram {
+        Ok(())
+    } else {
+        Err(format!(
+            "the file is {size} bytes but its QEMU's -m is {} bytes: not the guest's RAM",
+            g.ram
+        ))
+    }
+}
+
 /// The physical address of file offset `off` under `ranges`.
 pub(crate) fn pa_of_offset(ranges: &[MapRange], off: u64) -> Option<u64> {
     ranges
@@ -91,7 +137,7 @@ pub(crate) fn relocate(found: Found, ranges: &[MapRange]) -> Found {
 /// `kimage_voffset`) holds "Linux" and the release VMCOREINFO states.
 /// (`NUMBER(PHYS_OFFSET)` is no base: with the linear map randomized it
 /// is "negative".) `mem` reads the file at physical = offset.
-fn arm64_base(mem: &MappedFile, vi: &kvm_core::VmCoreInfo, size: u64) -> Option<u64> {
+fn arm64_base(mem: &dyn PhysRead, vi: &kvm_core::VmCoreInfo, size: u64) -> Option<u64> {
     const BASES: [u64; 5] = [0x4000_0000, 0x8000_0000, 0, 0x8_8000_0000, 0x10_0000_0000];
     let pa = vi
         .symbol("init_uts_ns")?
@@ -116,14 +162,6 @@ fn arm64_base(mem: &MappedFile, vi: &kvm_core::VmCoreInfo, size: u64) -> Option<
 pub fn open(path: &Path, write: bool) -> Result<Box<dyn Source>, DoorError> {
     let meta = std::fs::metadata(path).map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
     let mapper = find_mapper(meta.dev(), meta.ino());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(write && mapper.is_some())
-        .open(path)
-        .map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
     let size = meta.len();
     if size == 0 {
         return Err(DoorError::Core(
@@ -139,9 +177,20 @@ pub fn open(path: &Path, write: bool) -> Result<Box<dyn Source>, DoorError> {
         len: size,
         value: 0,
     }];
-    // A file no process maps is a dump: never written.
-    let mut mem = MappedFile::new(file, whole.clone(), write && mapper.is_some(), info);
-    let found = discover::find_vmcoreinfo(&mem, &whole, 4096);
+    let mut mem = if mapper.is_some() {
+        // Live: every read and write goes to the file.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(path)
+            .map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
+        Image::Live(MappedFile::new(file, whole.clone(), write, info))
+    } else {
+        // A file no process maps is a dump: read (mapped) and never written.
+        let file = FileReader::open(path).map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
+        Image::Dump(RawDump::new(file, whole.clone(), info))
+    };
+    let found = discover::find_vmcoreinfo(mem.mem(), &whole, 4096);
     let guest = mapper.as_ref().and_then(|m| m.guest.clone());
     let arch = guest
         .as_ref()
@@ -156,12 +205,16 @@ pub fn open(path: &Path, write: bool) -> Result<Box<dyn Source>, DoorError> {
             ),
         ));
     };
+    if let Some(g) = &guest {
+        check_size(size, g)
+            .map_err(|why| DoorError::io(path, std::io::ErrorKind::InvalidInput, &why))?;
+    }
     let ranges = match (&guest, arch) {
         (Some(g), _) => qemu::layout(g.arch, &g.machine, size),
         (None, Arch::Aarch64) => {
             let base = found
                 .as_ref()
-                .and_then(|f| arm64_base(&mem, &f.vmcoreinfo, size))
+                .and_then(|f| arm64_base(mem.mem(), &f.vmcoreinfo, size))
                 .unwrap_or(qemu::VIRT_RAM_BASE);
             vec![MapRange {
                 start: base,
@@ -196,8 +249,7 @@ pub fn open(path: &Path, write: bool) -> Result<Box<dyn Source>, DoorError> {
             .remarks
             .push("no VMCOREINFO found in the file: the kernel cannot be located".into()),
     }
-    mem.set_ranges(ranges);
-    Ok(Box::new(mem))
+    Ok(mem.finish(ranges))
 }
 
 #[cfg(test)]
@@ -212,6 +264,23 @@ mod tests {
         // makedev(259, 259): both above 255.
         let dev = (259u64 << 8) | 0x03 | (0x100u64 << 12);
         assert_eq!(dev_name(dev), "103:103");
+    }
+
+    #[test]
+    fn a_ram_file_is_exactly_qemus_memory() {
+        let g = QemuGuest {
+            arch: Arch::X86_64,
+            machine: "pc".into(),
+            ram: 256 << 20,
+        };
+        assert_eq!(check_size(256 << 20, &g), Ok(()));
+        assert_eq!(
+            check_size(1000, &g),
+            Err(
+                "the file is 1000 bytes but its QEMU's -m is 268435456 bytes: not the guest's RAM"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -159,14 +159,20 @@ impl Kvm {
             Some(core) => Kvm::from_source(core, open_path(core, write)?, flags),
             None => {
                 let path = live_path();
-                let source: Box<dyn Source> = if path.exists() && path != Path::new(LIVE_KCORE) {
-                    // A stand-in for /proc/kcore (`KVM_KCORE`: tests, a
-                    // copy): any dump file, read as live memory.
+                if path.exists() {
                     check_file_kind(&path, false)?;
-                    Box::new(Amended::live(open_path(&path, false)?))
-                } else {
-                    // The door's messages say what to do when it fails.
-                    kvm_dev::kcore::open(&path).map_err(door)?
+                }
+                // The door's messages say what to do when it fails.
+                let source = match kvm_dev::kcore::open(&path) {
+                    // A stand-in for /proc/kcore (`KVM_KCORE`: tests, a
+                    // copy) in another dump format, .xz too: read as live.
+                    Err(DoorError::Core(_, kvm_core::Error::Unsupported(why)))
+                        if why.starts_with("unknown dump format")
+                            && path != Path::new(LIVE_KCORE) =>
+                    {
+                        Box::new(Amended::live(open_path(&path, false)?))
+                    }
+                    r => r.map_err(door)?,
                 };
                 Kvm::from_source(&path, source, flags)
             }

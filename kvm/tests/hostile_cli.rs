@@ -235,6 +235,50 @@ fn live_doors_that_are_not_there_say_so() {
 }
 
 #[test]
+fn a_live_kernel_the_user_may_not_read_says_what_it_needs() {
+    // An ELF stand-in for /proc/kcore that this user cannot read: as root,
+    // kvm runs as nobody (setpriv); otherwise the owner lacks the right.
+    let d = scratch("kcore");
+    let kcore = d.join("kcore");
+    let o = kvm(&[
+        "convert",
+        "-M",
+        fixture().to_str().unwrap(),
+        "--to",
+        "elf",
+        "-o",
+        kcore.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kcore, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]);
+        c.arg(env!("CARGO_BIN_EXE_kvm"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_kvm"))
+    };
+    let out = c.args(["ps"]).env("KVM_KCORE", &kcore).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "kvm: {}: permission denied: reading the live kernel needs root (CAP_SYS_RAWIO), and a kernel in lockdown refuses it\n",
+            kcore.display()
+        )
+    );
+}
+
+#[test]
 fn a_file_that_is_no_memory_image_is_refused_by_name() {
     let d = scratch("raw");
     // Bytes with no format's header and no kernel in them, of a size no

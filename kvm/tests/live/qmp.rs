@@ -36,7 +36,13 @@ impl Qmp {
 
     /// Runs `command`; panics unless QMP returns success (events skipped).
     pub fn execute(&mut self, command: &str) {
-        writeln!(self.writer, "{{\"execute\":\"{command}\"}}").expect("write QMP");
+        self.execute_with(command, &serde_json::json!({}));
+    }
+
+    /// Runs `command` with `arguments` (a JSON object).
+    pub fn execute_with(&mut self, command: &str, arguments: &Value) {
+        let msg = serde_json::json!({ "execute": command, "arguments": arguments });
+        writeln!(self.writer, "{msg}").expect("write QMP");
         loop {
             let v = self.line();
             if v.get("return").is_some() {
