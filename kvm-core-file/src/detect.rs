@@ -49,7 +49,7 @@ pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Resul
         return Ok(Box::new(crate::kdump::KdumpDump::open(r)?));
     }
     if magic.starts_with(LIME_MAGIC) {
-        return Ok(Box::new(crate::lime::LimeDump::open(r)?));
+        return Ok(Box::new(crate::lime::open(r)?));
     }
     if magic.starts_with(MINIDUMP_MAGIC) {
         return Ok(Box::new(crate::minidump::MinidumpDump::open(r)?));

@@ -37,7 +37,7 @@ pub fn elf(data: &[u8]) {
 
 /// A LiME image.
 pub fn lime(data: &[u8]) {
-    if let Ok(d) = crate::lime::LimeDump::open(data) {
+    if let Ok(d) = crate::lime::open(data) {
         exercise(&d);
     }
 }

@@ -4,103 +4,79 @@
 //!
 //! No metadata beyond the ranges: no architecture, no VMCOREINFO.
 
+use crate::raw::RawDump;
 use crate::{ReadAt, Result};
 use alloc::vec::Vec;
-use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead};
-use kvm_core::{OsHint, Source, SourceInfo};
+use kvm_core::{Endian, Error, MapRange, OsHint, SourceInfo};
 
 /// `"EMiL"` on disk: 0x4C694D45 little-endian.
 pub const MAGIC: u32 = 0x4C69_4D45;
 const HEADER: u64 = 32;
 
-/// A LiME file as a dump.
-#[derive(Debug)]
-pub struct LimeDump<R> {
-    file: R,
-    info: SourceInfo,
-    ranges: Vec<MapRange>,
-}
+/// A LiME file as a dump: once its range headers are read, a raw image
+/// of those ranges.
+pub type LimeDump<R> = RawDump<R>;
 
-impl<R: ReadAt> LimeDump<R> {
-    /// Reads the range headers (one per range; the walk is bounded by the
-    /// file size since each range takes at least 33 bytes).
-    pub fn open(file: R) -> Result<Self> {
-        let size = file.size();
-        let mut ranges: Vec<MapRange> = Vec::new();
-        let mut off = 0u64;
-        while off < size {
-            let mut h = [0u8; HEADER as usize];
-            file.read_exact_at(off, &mut h, "LiME range header truncated")?;
-            let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-            let u64_at = |o: usize| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(&h[o..o + 8]);
-                u64::from_le_bytes(a)
-            };
-            if u32_at(0) != MAGIC {
-                return Err(Error::Malformed("LiME range header has the wrong magic"));
-            }
-            if u32_at(4) != 1 {
-                return Err(Error::Unsupported("LiME version other than 1"));
-            }
-            let (first, last) = (u64_at(8), u64_at(16));
-            if last < first {
-                return Err(Error::Malformed("LiME range ends before it starts"));
-            }
-            let len = (last - first)
-                .checked_add(1)
-                .ok_or(Error::Malformed("LiME range covers all of memory"))?;
-            let data = off + HEADER;
-            let end = data
-                .checked_add(len)
-                .filter(|&e| e <= size)
-                .ok_or(Error::Malformed(
-                    "LiME range extends past the end of the file",
-                ))?;
-            if ranges.last().is_some_and(|p| p.end() > first) {
-                return Err(Error::Malformed("LiME ranges overlap or are out of order"));
-            }
-            ranges.push(MapRange {
-                start: first,
-                len,
-                value: data,
-            });
-            off = end;
+/// Opens a LiME file: reads the range headers (one per range; the walk is
+/// bounded by the file size since each range takes at least 33 bytes).
+pub fn open<R: ReadAt>(file: R) -> Result<LimeDump<R>> {
+    let size = file.size();
+    let mut ranges: Vec<MapRange> = Vec::new();
+    let mut off = 0u64;
+    while off < size {
+        let mut h = [0u8; HEADER as usize];
+        file.read_exact_at(off, &mut h, "LiME range header truncated")?;
+        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&h[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        if u32_at(0) != MAGIC {
+            return Err(Error::Malformed("LiME range header has the wrong magic"));
         }
-        if ranges.is_empty() {
-            return Err(Error::Malformed("LiME file holds no range"));
+        if u32_at(4) != 1 {
+            return Err(Error::Unsupported("LiME version other than 1"));
         }
-        Ok(LimeDump {
-            file,
-            info: SourceInfo {
-                // LiME is a Linux kernel module.
-                os: Some(OsHint::Linux),
-                ..SourceInfo::new("lime", Endian::Little)
-            },
-            ranges,
-        })
+        let (first, last) = (u64_at(8), u64_at(16));
+        if last < first {
+            return Err(Error::Malformed("LiME range ends before it starts"));
+        }
+        let len = (last - first)
+            .checked_add(1)
+            .ok_or(Error::Malformed("LiME range covers all of memory"))?;
+        let data = off + HEADER;
+        let end = data
+            .checked_add(len)
+            .filter(|&e| e <= size)
+            .ok_or(Error::Malformed(
+                "LiME range extends past the end of the file",
+            ))?;
+        if ranges.last().is_some_and(|p| p.end() > first) {
+            return Err(Error::Malformed("LiME ranges overlap or are out of order"));
+        }
+        ranges.push(MapRange {
+            start: first,
+            len,
+            value: data,
+        });
+        off = end;
     }
-}
-
-impl<R: ReadAt> PhysRead for LimeDump<R> {
-    fn read_phys(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<usize> {
-        crate::io::read_ranges(&self.file, &self.ranges, pa.0, buf)?
-            .ok_or(Error::NotInMemory { pa: pa.0 })
+    if ranges.is_empty() {
+        return Err(Error::Malformed("LiME file holds no range"));
     }
-}
-
-impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for LimeDump<R> {
-    fn info(&self) -> &SourceInfo {
-        &self.info
-    }
-    fn ranges(&self) -> &[MapRange] {
-        &self.ranges
-    }
+    let info = SourceInfo {
+        // LiME is a Linux kernel module.
+        os: Some(OsHint::Linux),
+        ..SourceInfo::new("lime", Endian::Little)
+    };
+    Ok(RawDump::new(file, ranges, info))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kvm_core::{PhysAddr, PhysRead, Source};
     use kvm_core::PhysReadExt;
 
     /// The real LiME slice (see tests/data/lime/SOURCE.md).
@@ -111,7 +87,7 @@ mod tests {
 
     #[test]
     fn reads_what_volatility3_read() {
-        let d = LimeDump::open(SLICE).unwrap();
+        let d = open(SLICE).unwrap();
         assert_eq!(d.info().os, Some(OsHint::Linux));
         assert_eq!(
             d.ranges(),
@@ -139,12 +115,12 @@ mod tests {
     #[test]
     fn damaged_headers() {
         for cut in [0usize, 1, 31, 32, 33, SLICE.len() - 1] {
-            assert!(LimeDump::open(&SLICE[..cut]).is_err(), "cut at {cut}");
+            assert!(open(&SLICE[..cut]).is_err(), "cut at {cut}");
         }
         for byte in 0..32 {
             let mut f = SLICE.to_vec();
             f[byte] ^= 0x80;
-            if let Ok(d) = LimeDump::open(f) {
+            if let Ok(d) = open(f) {
                 let mut b = [0u8; 16];
                 let _ = d.read_phys(PhysAddr(0x1000), &mut b);
             }

@@ -32,7 +32,6 @@ pub fn write_lime(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lime::LimeDump;
     use alloc::vec::Vec;
     use kvm_core::{PhysAddr, Source, SparseMem};
 
@@ -58,7 +57,7 @@ mod tests {
         write_lime(&mut out, &m, &ranges, &mut |w| last = w).unwrap();
         assert_eq!(last, 0x3000);
         assert_eq!(out.len(), 2 * 32 + 0x3000);
-        let d = LimeDump::open(out).unwrap();
+        let d = crate::lime::open(out).unwrap();
         assert_eq!(
             d.ranges()
                 .iter()
