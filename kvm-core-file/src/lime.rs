@@ -76,8 +76,8 @@ pub fn open<R: ReadAt>(file: R) -> Result<LimeDump<R>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvm_core::{PhysAddr, PhysRead, Source};
     use kvm_core::PhysReadExt;
+    use kvm_core::{PhysAddr, PhysRead, Source};
 
     /// The real LiME slice (see tests/data/lime/SOURCE.md).
     const SLICE: &[u8] = include_bytes!("../tests/data/lime/deb-x86_64-slice.lime");

@@ -64,6 +64,22 @@ impl Vm {
         })
     }
 
+    /// `kvm nlist -M door` of three functions against /proc/kallsyms.
+    fn check_nlist(&self, door: &str, mismatches: &mut Vec<String>) {
+        for name in ["start_kernel", "panic", "schedule"] {
+            let got = kvm_json(&["nlist", "-M", door, "--json", name]);
+            let addr = got[name]
+                .as_str()
+                .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+            let want = self.kallsyms(name).expect("in /proc/kallsyms");
+            if addr != Some(want) {
+                mismatches.push(format!(
+                    "{door}: nlist {name}: kallsyms {want:#x}, kvm {got}"
+                ));
+            }
+        }
+    }
+
     /// Waits up to `secs` for `line` on the console.
     fn console_shows(&self, line: &str, secs: u64) -> bool {
         let t = Instant::now();
@@ -110,18 +126,7 @@ fn a_running_guest_read_and_written_through_its_ram_file_and_its_qemu() {
             t.elapsed()
         );
         mismatches.extend(m.into_iter().map(|m| format!("{door}: {m}")));
-        for name in ["start_kernel", "panic", "schedule"] {
-            let got = kvm_json(&["nlist", "-M", &door, "--json", name]);
-            let addr = got[name]
-                .as_str()
-                .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
-            let want = vm.kallsyms(name).expect("in /proc/kallsyms");
-            if addr != Some(want) {
-                mismatches.push(format!(
-                    "{door}: nlist {name}: kallsyms {want:#x}, kvm {got}"
-                ));
-            }
-        }
+        vm.check_nlist(&door, &mut mismatches);
     }
     // A raw image as QEMU itself writes one (pmemsave of the guest's RAM,
     // from its base: 0 on x86, 1 GiB on the arm virt machine): found from
@@ -143,6 +148,7 @@ fn a_running_guest_read_and_written_through_its_ram_file_and_its_qemu() {
     let (summary, m) = check_dump(path, &vm.truth, false);
     eprintln!("QEMU pmemsave image: {summary}; {}", info["remarks"]);
     mismatches.extend(m.into_iter().map(|m| format!("pmemsave image: {m}")));
+    vm.check_nlist(path, &mut mismatches);
     std::fs::remove_file(&raw).expect("remove the image");
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 
