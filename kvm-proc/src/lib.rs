@@ -218,6 +218,11 @@ pub struct Process {
     /// `/proc/PID/statm`'s resident field; `None` for kernel threads or
     /// when the counters cannot be read.
     pub rss_pages: Option<u64>,
+    /// Virtual size in pages (`mm->total_vm`), as `/proc/PID/stat`'s
+    /// vsize (in bytes there); 0 for a task without an address space of
+    /// its own (kernel threads, zombies), as /proc prints; `None` when it
+    /// cannot be read.
+    pub vsize_pages: Option<u64>,
     /// `task_struct` (FreeBSD: `struct proc`) address (for `getargv` and
     /// debugging).
     pub task: u64,

@@ -242,6 +242,7 @@ fn process(pid: u32, comm: &str, task: u64, threads: Vec<Thread>) -> Process {
         tty: None,
         start_time_ns: None,
         rss_pages: None,
+        vsize_pages: None,
         task,
         threads,
     }

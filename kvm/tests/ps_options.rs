@@ -143,6 +143,24 @@ fn columns_are_picked_and_unknown_ones_named() {
         lines[1].split_whitespace().collect::<Vec<_>>(),
         ["1", "0", "0", "S", "init"]
     );
+    // vsz in KiB: the JSON's vsize (bytes) / 1024; 0 for kernel threads.
+    let procs = json(set, &[]);
+    let out = kvm(set, &["-o", "pid,vsz"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for (line, p) in text.lines().skip(1).zip(&procs) {
+        let want = p["vsize"]
+            .as_u64()
+            .map_or("-".to_owned(), |b| (b / 1024).to_string());
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some(want.as_str()),
+            "{line}"
+        );
+        if p["kthread"] == true {
+            assert_eq!(p["vsize"], 0, "{p}");
+        }
+    }
+    assert!(procs.iter().any(|p| p["vsize"].as_u64() > Some(0)));
     let bad = kvm(set, &["-o", "pid,wchan"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("-o wchan: no such column"));

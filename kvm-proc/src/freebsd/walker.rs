@@ -102,6 +102,7 @@ impl<'a> Walker<'a> {
             tty: None,
             start_time_ns: None,
             rss_pages: None,
+            vsize_pages: None,
             task: p,
             threads: tds
                 .into_iter()

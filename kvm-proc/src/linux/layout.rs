@@ -42,6 +42,7 @@ pub struct Layout {
     pub(super) start_time: Option<u64>,
     pub(super) tty: Option<TtyLayout>,
     pub(super) rss: Option<RssLayout>,
+    pub(super) mm_total_vm: Option<u64>,
 }
 
 /// Where a process's controlling terminal is described.
@@ -166,6 +167,7 @@ impl Layout {
                 .or_else(|| k.offset_of("task_struct.start_time")),
             tty: TtyLayout::resolve(k),
             rss: RssLayout::resolve(k),
+            mm_total_vm: k.offset_of("mm_struct.total_vm"),
         })
     }
 }

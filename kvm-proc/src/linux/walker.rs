@@ -175,6 +175,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         let (tty_nr, tty) = self.tty(signal).unwrap_or((0, None));
         let start_time_ns = self.l.start_time.and_then(|o| self.ptr(t, o).ok());
         let rss_pages = self.rss(t).ok().flatten();
+        let vsize_pages = self.vsize(t).ok().flatten();
         Ok(Process {
             pid: self.u32_at(t, l.tgid)?,
             ppid: Some(ppid),
@@ -191,6 +192,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             tty,
             start_time_ns,
             rss_pages,
+            vsize_pages,
             task: t,
             threads,
         })
@@ -239,6 +241,18 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             pages = pages.and_then(|p| p.checked_add(v));
         }
         Ok(pages.and_then(|p| u64::try_from(p).ok()))
+    }
+
+    /// Virtual size in pages (`task_vsize`: `mm->total_vm`), 0 without an
+    /// address space of its own.
+    fn vsize(&self, t: u64) -> Result<Option<u64>> {
+        let Some(off) = self.l.mm_total_vm else {
+            return Ok(None);
+        };
+        match self.user_mm(t)? {
+            None => Ok(Some(0)),
+            Some(mm) => self.ptr(mm, off).map(Some),
+        }
     }
 
     /// The task's own address space (`get_task_mm`): `None` for a kernel

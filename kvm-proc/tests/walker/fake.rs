@@ -102,6 +102,14 @@ pub struct Mm<'a> {
     pub rss: [u64; 4],
 }
 
+/// The `mm_struct.total_vm` the fake gives an mm of these counters (any
+/// value the tests can predict).
+pub fn total_vm(rss: [u64; 4]) -> u64 {
+    (rss[0].wrapping_add(rss[1]).wrapping_add(rss[3]))
+        .wrapping_mul(4)
+        .wrapping_add(10)
+}
+
 /// A controlling terminal.
 #[derive(Clone, Copy, Debug)]
 pub struct Tty<'a> {
@@ -519,6 +527,7 @@ impl FakeKernel {
 
     fn write_mm(&mut self, spec: &Mm<'_>) -> u64 {
         let mm = self.alloc(self.layout.type_size("mm_struct"));
+        self.set(mm, "mm_struct.total_vm", total_vm(spec.rss));
         for (name, v) in [
             ("MM_FILEPAGES", spec.rss[0]),
             ("MM_ANONPAGES", spec.rss[1]),

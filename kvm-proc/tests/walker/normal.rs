@@ -237,10 +237,11 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
         tty: None,
         start_time_ns: None,
         rss_pages: None,
+        vsize_pages: None,
         task: 0,
         threads: vec![],
     };
-    vec![
+    let mut v = vec![
         Process {
             pid: 1,
             pgrp: Some(1),
@@ -344,7 +345,15 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             threads: vec![thread(1300, "Web Content", 'S', 0, false)],
             ..root
         },
-    ]
+    ];
+    // total_vm as the fake writes it for each mm; 0 without one.
+    for p in &mut v {
+        p.vsize_pages = Some(match p.rss_pages {
+            Some(r) => 4 * r + 10,
+            None => 0,
+        });
+    }
+    v
 }
 
 fn strings(v: &[&str]) -> Strings {

@@ -72,6 +72,8 @@ fn zombie_leader_with_live_threads() {
             tty: None,
             start_time_ns: Some(77),
             rss_pages: None,
+            // The mm is gone: 0, as /proc prints.
+            vsize_pages: Some(0),
             task: leader,
             threads: vec![
                 thread(4000, "server", 'Z', 1, false),

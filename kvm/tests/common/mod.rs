@@ -135,6 +135,16 @@ pub fn compare_ps(
                 ));
             }
         }
+        // Virtual size, where the truth has it: /proc/PID/stat's vsize
+        // (bytes; 0 without an address space), exactly.
+        if let Some(bytes) = want["vsize"].as_u64() {
+            if p["vsize"].as_u64() != Some(bytes) {
+                c.mismatches.push(format!(
+                    "pid {pid} vsize: guest {bytes}, kvm {}",
+                    p["vsize"]
+                ));
+            }
+        }
         if !comm_matches(
             want["comm"].as_str().unwrap_or(""),
             p["comm"].as_str().unwrap_or(""),

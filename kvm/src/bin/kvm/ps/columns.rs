@@ -62,6 +62,11 @@ const COLUMNS: &[Column] = &[
         left: false,
     },
     Column {
+        name: "vsz",
+        header: "VSZ",
+        left: false,
+    },
+    Column {
         name: "nlwp",
         header: "NLWP",
         left: false,
@@ -107,7 +112,7 @@ fn shown<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 /// The value of column `c` for `p` (`args`: the command line as the
-/// default listing shows it; `rss` in KiB).
+/// default listing shows it; `rss` and `vsz` in KiB).
 fn value(c: usize, p: &Process, args: &str, page_kib: u64) -> String {
     match COLUMNS[c].name {
         "pid" => p.pid.to_string(),
@@ -122,6 +127,7 @@ fn value(c: usize, p: &Process, args: &str, page_kib: u64) -> String {
         }),
         "stat" => shown(p.state),
         "rss" => shown(p.rss_pages.map(|r| r * page_kib)),
+        "vsz" => shown(p.vsize_pages.map(|v| v * page_kib)),
         "nlwp" => p.threads.len().to_string(),
         "task" => format!("{:#x}", p.task),
         "comm" => printable(&p.comm).into_owned(),

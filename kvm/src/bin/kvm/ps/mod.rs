@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(short = 'C', value_name = "COMM")]
     comms: Vec<String>,
     /// Columns to show: pid, ppid, pgid, sid, uid, gid, euid, tt, stat,
-    /// rss, nlwp, task, comm, args (comma-separated).
+    /// rss, vsz, nlwp, task, comm, args (comma-separated).
     #[arg(short = 'o', value_name = "COLUMNS", value_parser = columns::parse)]
     columns: Option<columns::Columns>,
     /// Each process under its parent (the command indented as a tree).
@@ -107,6 +107,8 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
         Ok(v) => serde_json::json!(v),
         Err(_) => serde_json::Value::Null, // unavailable: never guessed
     };
+    // Bytes only where the page size is known: never guessed.
+    let page_size = kd.info().page_size;
     let mut out = Vec::with_capacity(procs.len());
     for p in procs {
         let mut o = serde_json::json!({
@@ -117,6 +119,7 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
             "argv": strings(kd.getargv(p)), "envv": strings(kd.getenvv(p)),
             "tty": p.tty, "tty_nr": p.tty_nr, "start_time_ns": p.start_time_ns,
             "rss_pages": p.rss_pages,
+            "vsize": p.vsize_pages.zip(page_size).map(|(v, size)| v.saturating_mul(size)),
         });
         if threads {
             o["threads"] = p

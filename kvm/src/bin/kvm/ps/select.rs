@@ -104,6 +104,7 @@ mod tests {
             tty: None,
             start_time_ns: None,
             rss_pages: None,
+            vsize_pages: None,
             task: 0,
             threads: Vec::new(),
         }
