@@ -13,7 +13,7 @@
  *   call                 Linux dump   Linux live   FreeBSD dump   OpenBSD kcore
  *   kvm_open(files)/2    yes          yes (1)      yes (-N)       yes (-N)
  *   kvm_read(2)          yes          yes          yes            yes
- *   kvm_write            no (2)       no (3)       no (2)         no (2)
+ *   kvm_write            no (2)       yes (3)      no (2)         no (2)
  *   kvm_nlist(2)         yes          yes          yes            yes
  *   kvm_getprocs         yes          yes          yes (4)        no (5)
  *   kvm_getargv/envv     yes          yes          no (6)         no (5)
@@ -29,7 +29,9 @@
  *   (1) corefile NULL: the running kernel through /proc/kcore ($KVM_KCORE
  *       names another file); needs root and a kernel without lockdown.
  *   (2) dump files are opened read-only: "read-only".
- *   (3) live writes are not offered yet (/proc/kcore cannot be written).
+ *   (3) with O_RDWR, through a running VM's RAM file, "qemu:PID" or
+ *       /dev/mem (which CONFIG_STRICT_DEVMEM limits to non-RAM); the
+ *       running kernel's /proc/kcore cannot be written.
  *   (4) pid, ppid, comm, threads; the other fields are marked unknown
  *       (p_kvm_valid).
  *   (5) OpenBSD's process structures need CTF type data, not read yet.
@@ -81,10 +83,12 @@ typedef struct __kvm kvm_t;
  *   kernel ELF on the BSDs), NULL for none (Linux dumps need none).
  * corefile: a crash dump in any supported format (found by content: ELF
  *   vmcore, kdump, LiME, FreeBSD full or minidump or dump-device image,
- *   OpenBSD kcore, whole-file .xz); NULL for the live kernel;
- *   "/dev/null" for the live system without memory access (as with
- *   KVM_NO_FILES: every call that needs memory fails). Other character
- *   devices are refused.
+ *   OpenBSD kcore, whole-file .xz, a raw or LiME image found by the
+ *   kernel's VMCOREINFO in it); a live door: a running VM's RAM file,
+ *   "qemu:PID" (its memory through /proc/PID/mem), /dev/mem; NULL for the
+ *   live kernel; "/dev/null" for the live system without memory access
+ *   (as with KVM_NO_FILES: every call that needs memory fails). Other
+ *   character devices are refused.
  * swapfile: ignored, as on every BSD today.
  * flags: O_RDONLY, or O_RDWR to allow kvm_write where the source takes it.
  *
