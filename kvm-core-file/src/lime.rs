@@ -114,8 +114,24 @@ mod tests {
 
     #[test]
     fn damaged_headers() {
-        for cut in [0usize, 1, 31, 32, 33, SLICE.len() - 1] {
-            assert!(open(&SLICE[..cut]).is_err(), "cut at {cut}");
+        // Each cut names what it cut: no range at all, a header cut short,
+        // or a range's bytes cut short.
+        for (cut, why) in [
+            (0usize, "LiME file holds no range"),
+            (1, "LiME range header truncated"),
+            (31, "LiME range header truncated"),
+            (32, "LiME range extends past the end of the file"),
+            (33, "LiME range extends past the end of the file"),
+            (
+                SLICE.len() - 1,
+                "LiME range extends past the end of the file",
+            ),
+        ] {
+            assert_eq!(
+                open(&SLICE[..cut]).err(),
+                Some(Error::Malformed(why)),
+                "cut at {cut}"
+            );
         }
         for byte in 0..32 {
             let mut f = SLICE.to_vec();

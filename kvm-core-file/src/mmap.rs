@@ -86,7 +86,11 @@ mod tests {
         assert_eq!(m.read_at(u64::MAX, &mut b), Ok(0));
         assert_eq!(m.size(), 10);
         std::fs::write(&path, b"").unwrap();
-        assert!(MappedReader::map(&File::open(&path).unwrap()).is_err());
+        let e = MappedReader::map(&File::open(&path).unwrap()).unwrap_err();
+        assert_eq!(
+            std::string::ToString::to_string(&e),
+            "an empty file is not mapped"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }
