@@ -244,9 +244,14 @@ fn capi() -> Result<(), String> {
     kvm_release_test("capi", "capi", None)
 }
 
-/// `cargo test --release -p kvm --features FEATURES --test TEST [FILTER]
-/// -- --nocapture`.
+/// Runs `cargo test --release -p kvm --features FEATURES --test TEST
+/// [FILTER] -- --nocapture`.
 fn kvm_release_test(features: &str, test: &str, filter: Option<&str>) -> Result<(), String> {
+    run(kvm_release_test_cmd(features, test, filter))
+}
+
+/// The command [`kvm_release_test`] runs.
+fn kvm_release_test_cmd(features: &str, test: &str, filter: Option<&str>) -> Command {
     let mut c = cargo();
     c.args([
         "test",
@@ -260,7 +265,7 @@ fn kvm_release_test(features: &str, test: &str, filter: Option<&str>) -> Result<
     ]);
     c.args(filter);
     c.args(["--", "--nocapture"]);
-    run(c)
+    c
 }
 
 fn doc() -> Result<(), String> {
@@ -436,7 +441,7 @@ fn lab() -> Result<(), String> {
 
 /// kvm against running lab guests: their RAM file and their QEMU process.
 fn live() -> Result<(), String> {
-    fixtures::live(&cargo)
+    fixtures::live(&|| kvm_release_test_cmd("lab", "live", None))
 }
 
 /// Our kdump writer checked by an independent reader: every page of each
