@@ -66,13 +66,7 @@ impl std::error::Error for DoorError {}
 /// The QEMU process behind the door `core`: `qemu:PID`, or the QEMU that
 /// maps the RAM file `core` (for [`pause::Paused`]).
 pub fn qemu_pid_of(core: &Path) -> Option<u32> {
-    if let Some(pid) = core
-        .to_str()
-        .and_then(|c| c.strip_prefix("qemu:")?.parse().ok())
-    {
-        return Some(pid);
-    }
-    ramfile::qemu_mapper(core)
+    process::door_pid(core).or_else(|| ramfile::qemu_mapper(core))
 }
 
 /// The architecture this program runs on: a live door's machine.

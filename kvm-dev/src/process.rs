@@ -12,7 +12,7 @@ use crate::DoorError;
 use kvm_core::discover;
 use kvm_core::{Endian, MapRange, Source, SourceInfo};
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `/proc/PID/cmdline` split at its NULs.
 pub fn cmdline(pid: u32) -> std::io::Result<Vec<String>> {
@@ -22,6 +22,13 @@ pub fn cmdline(pid: u32) -> std::io::Result<Vec<String>> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect())
+}
+
+/// The pid of the door name `qemu:PID`, when `path` is that and no file
+/// of that name exists (a file wins).
+pub fn door_pid(path: &Path) -> Option<u32> {
+    let pid = path.to_str()?.strip_prefix("qemu:")?.parse().ok()?;
+    (!path.exists()).then_some(pid)
 }
 
 /// Opens QEMU process `pid`'s guest RAM, for writing too when `write`.

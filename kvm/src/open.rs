@@ -57,7 +57,7 @@ fn door(e: DoorError) -> Error {
 /// file (its format detected from its content; with none, raw memory).
 /// `write`: open for writing where the door takes writes.
 fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
-    if let Some(pid) = qemu_pid(path) {
+    if let Some(pid) = kvm_dev::process::door_pid(path) {
         return kvm_dev::process::open(pid, write).map_err(door);
     }
     if is_dev_mem(path) {
@@ -77,7 +77,7 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
         match kvm_core_file::open(file) {
             // No format's header: a file of raw memory (a VM's RAM file,
             // a pmemsave image), if a kernel's VMCOREINFO is in it.
-            Err(kvm_core::Error::Unsupported(why)) if why.starts_with("unknown dump format") => {
+            Err(e) if no_format(&e) => {
                 return kvm_dev::ramfile::open(path, write).map_err(door);
             }
             other => other,
@@ -85,6 +85,11 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
     };
     let source = opened.map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
     Ok(discover(source))
+}
+
+/// Whether `e` says that no format's header matched (detect.rs).
+fn no_format(e: &kvm_core::Error) -> bool {
+    matches!(e, kvm_core::Error::Unsupported(why) if why.starts_with("unknown dump format"))
 }
 
 /// A Linux source without VMCOREINFO in its metadata (LiME, a QEMU ELF
@@ -99,12 +104,6 @@ fn discover(source: Box<dyn Source>) -> Box<dyn Source> {
         Some(found) => Box::new(Amended::with(source, |i| found.apply(i))),
         None => source,
     }
-}
-
-/// `qemu:PID`, when `path` is that and no such file exists.
-fn qemu_pid(path: &Path) -> Option<u32> {
-    let pid = path.to_str()?.strip_prefix("qemu:")?.parse().ok()?;
-    (!path.exists()).then_some(pid)
 }
 
 /// Whether `path` is the `/dev/mem` character device (1, 1).
@@ -166,9 +165,8 @@ impl Kvm {
                 let source = match kvm_dev::kcore::open(&path) {
                     // A stand-in for /proc/kcore (`KVM_KCORE`: tests, a
                     // copy) in another dump format, .xz too: read as live.
-                    Err(DoorError::Core(_, kvm_core::Error::Unsupported(why)))
-                        if why.starts_with("unknown dump format")
-                            && path != Path::new(LIVE_KCORE) =>
+                    Err(DoorError::Core(_, e))
+                        if no_format(&e) && path != Path::new(LIVE_KCORE) =>
                     {
                         Box::new(Amended::live(open_path(&path, false)?))
                     }

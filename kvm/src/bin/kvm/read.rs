@@ -1,7 +1,7 @@
 //! `kvm read`: raw bytes of kernel virtual or physical memory, or a hex
 //! dump of them.
 
-use crate::util::parse_u64;
+use crate::util::{address, parse_u64};
 use crate::{Result, Source};
 use std::io::Write;
 
@@ -30,12 +30,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result {
     let kd = a.src.open()?;
     let len = a.len;
-    let addr = match parse_u64(&a.addr) {
-        Ok(v) => v,
-        Err(_) if !a.phys => kd.nlist(&[a.addr.as_str()])?[0]
-            .ok_or_else(|| format!("{}: no such kernel symbol", a.addr))?,
-        Err(e) => return Err(e.into()),
-    };
+    let addr = address(&kd, &a.addr, a.phys)?;
     let read = |at: u64, buf: &mut [u8]| {
         if a.phys {
             kd.read_phys(at, buf)

@@ -10,6 +10,18 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
     r.map_err(|e| format!("`{s}` is not a number: {e}"))
 }
 
+/// The address argument of `read` and `write`: a number, or (for kernel
+/// virtual addresses, not `--phys`) a kernel symbol's name.
+pub fn address(kd: &kvm::Kvm, addr: &str, phys: bool) -> crate::Result<u64> {
+    match parse_u64(addr) {
+        Ok(v) => Ok(v),
+        Err(_) if !phys => {
+            Ok(kd.nlist(&[addr])?[0].ok_or_else(|| format!("{addr}: no such kernel symbol"))?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `START:LEN`, each as [`parse_u64`] takes it.
 pub fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s

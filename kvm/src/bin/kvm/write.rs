@@ -2,7 +2,7 @@
 //! source opened read-write (a running VM's RAM file, a QEMU process,
 //! `/dev/mem`); dumps refuse.
 
-use crate::util::parse_u64;
+use crate::util::address;
 use crate::{Result, Source};
 
 // Its help is the doc comment of `Cmd::Write`.
@@ -52,12 +52,7 @@ pub fn run(a: Args) -> Result {
     let kd = a.src.open_with(kvm::OpenFlags::ReadWrite)?;
     // A dump says so before a symbol is looked up.
     kd.check_writable()?;
-    let addr = match parse_u64(&a.addr) {
-        Ok(v) => v,
-        Err(_) if !a.phys => kd.nlist(&[a.addr.as_str()])?[0]
-            .ok_or_else(|| format!("{}: no such kernel symbol", a.addr))?,
-        Err(e) => return Err(e.into()),
-    };
+    let addr = address(&kd, &a.addr, a.phys)?;
     let bytes = &a.bytes.0;
     let n = if a.phys {
         kd.write_phys(addr, bytes)?
