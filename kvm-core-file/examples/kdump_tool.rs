@@ -130,6 +130,7 @@ fn synth(args: &[String]) -> Res<ExitCode> {
         pid: 1,
         pc: 0xffff_ffff_8100_0000,
         sp: 0xffff_c900_0000_3f00,
+        fp: None,
         cr3: Some(0x2a0a000),
         cr4: Some(0x3606f0),
     }];
@@ -357,6 +358,7 @@ fn seeds(args: &[String]) -> Res<ExitCode> {
         pid: 1,
         pc: 2,
         sp: 3,
+        fp: None,
         cr3: Some(0x1000),
         cr4: Some(0),
     }];

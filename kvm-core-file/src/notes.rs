@@ -83,12 +83,25 @@ pub fn prstatus(arch: Arch, desc: &[u8], e: Endian) -> Option<CpuState> {
             e.u64(a)
         })
     };
-    let (pc, sp, pid_off) = match (arch, desc.len()) {
-        (Arch::X86_64, 336) => (u64_at(112 + 16 * 8)?, u64_at(112 + 19 * 8)?, 32),
-        (Arch::Aarch64, 392) => (u64_at(112 + 32 * 8)?, u64_at(112 + 31 * 8)?, 32),
+    // pr_reg: x86-64 user_regs_struct (rbp 4th, rip 16th, rsp 19th),
+    // arm64 x0..x30, sp, pc; i386 (ebp 5th, eip 12th, esp 15th).
+    let (pc, sp, fp, pid_off) = match (arch, desc.len()) {
+        (Arch::X86_64, 336) => (
+            u64_at(112 + 16 * 8)?,
+            u64_at(112 + 19 * 8)?,
+            u64_at(112 + 4 * 8)?,
+            32,
+        ),
+        (Arch::Aarch64, 392) => (
+            u64_at(112 + 32 * 8)?,
+            u64_at(112 + 31 * 8)?,
+            u64_at(112 + 29 * 8)?,
+            32,
+        ),
         (Arch::I386, 144) => (
             u64::from(u32_at(72 + 12 * 4)?),
             u64::from(u32_at(72 + 15 * 4)?),
+            u64::from(u32_at(72 + 5 * 4)?),
             24,
         ),
         _ => return None,
@@ -97,6 +110,7 @@ pub fn prstatus(arch: Arch, desc: &[u8], e: Endian) -> Option<CpuState> {
         pid: u32_at(pid_off)?,
         pc,
         sp,
+        fp: Some(fp),
         cr3: None,
         cr4: None,
     })

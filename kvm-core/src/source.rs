@@ -50,6 +50,8 @@ pub struct CpuState {
     pub pc: u64,
     /// Stack pointer.
     pub sp: u64,
+    /// Frame pointer (x86 `rbp`/`ebp`, arm64 `x29`), where the note has it.
+    pub fp: Option<u64>,
     /// CR3 (x86, from QEMU's CPU-state note).
     pub cr3: Option<u64>,
     /// CR4 (x86, from QEMU's CPU-state note).

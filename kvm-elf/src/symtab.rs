@@ -389,6 +389,21 @@ impl SymbolTable {
         })
     }
 
+    /// Like [`SymbolTable::nearest`], but among symbols at the same address
+    /// the first in the table's own order: the one the kernel's
+    /// `kallsyms_lookup` names (and `/proc/PID/stack`, oops traces print)
+    /// when the table is the kernel's kallsyms.
+    pub fn nearest_first(&self, addr: VirtAddr) -> Option<Nearest<'_>> {
+        let end = self.addrs.partition_point(|&a| a <= addr.0);
+        let base = *self.addrs.get(end.checked_sub(1)?)?;
+        let first = self.addrs.partition_point(|&a| a < base);
+        let i = *self.by_addr.get(first..end)?.iter().min()?;
+        Some(Nearest {
+            symbol: self.symbol(i)?,
+            offset: addr.0 - base,
+        })
+    }
+
     /// The symbol that contains `addr` by its recorded size; `None` when
     /// the nearest symbol has no size or ends below `addr`.
     pub fn containing(&self, addr: VirtAddr) -> Option<Nearest<'_>> {
@@ -471,6 +486,17 @@ mod tests {
         b.push_in("dup", 0x5000, b'T', None, Some("m")).unwrap();
         b.push("alias", 0x2000, b'T', None).unwrap();
         b.finish()
+    }
+
+    #[test]
+    fn nearest_first_keeps_the_table_order_among_aliases() {
+        let t = table();
+        // "b" (local) comes before "alias" (global) at 0x2000.
+        assert_eq!(t.nearest(VirtAddr(0x2004)).unwrap().symbol.name, "alias");
+        let n = t.nearest_first(VirtAddr(0x2004)).unwrap();
+        assert_eq!((n.symbol.name, n.offset), ("b", 4));
+        assert_eq!(t.nearest_first(VirtAddr(0x1000)).unwrap().symbol.name, "a");
+        assert!(t.nearest_first(VirtAddr(0xfff)).is_none());
     }
 
     #[test]

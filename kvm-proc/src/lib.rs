@@ -25,6 +25,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod backtrace;
 mod bsd;
 mod chain;
 pub mod freebsd;
@@ -35,6 +36,7 @@ pub mod os;
 pub mod paging;
 pub mod probe;
 
+pub use backtrace::{Backtrace, Frame, StackEnd};
 pub use os::{Machine, Os, TypeInfo};
 pub use paging::KernelPaging;
 pub use probe::{paging_from_cpus, probe, NoOs, PROBES};
@@ -154,6 +156,8 @@ pub struct ModuleSymbol {
 pub struct Thread {
     /// Thread id (the kernel's `pid`; FreeBSD's `td_tid`).
     pub tid: u32,
+    /// The thread's `task_struct` (FreeBSD: `struct thread`) address.
+    pub task: u64,
     /// The thread's `comm` (FreeBSD's `td_name`).
     pub name: String,
     /// State letter as `/proc/PID/stat` prints it.

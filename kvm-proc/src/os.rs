@@ -8,7 +8,7 @@
 //! debugger runs the whole pipeline without std.
 
 use crate::paging::KernelPaging;
-use crate::{KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings};
+use crate::{Backtrace, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings, Thread};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
@@ -138,5 +138,12 @@ pub trait Os: Send + core::fmt::Debug {
         Err(Error::Unsupported(
             "this OS layer does not read the kernel log",
         ))
+    }
+
+    /// The kernel backtrace of thread `t` of process `p`, innermost frame
+    /// first, symbolized.
+    fn backtrace(&self, m: &Machine<'_>, p: &Process, t: &Thread) -> Result<Backtrace> {
+        let _ = (m, p, t);
+        Err(Error::Unsupported("this OS layer does not read backtraces"))
     }
 }

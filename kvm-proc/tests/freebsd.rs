@@ -213,9 +213,10 @@ fn regs(seed: u64) -> Option<Vec<(&'static str, u64)>> {
     Some(names.iter().zip(seed..).map(|(n, v)| (*n, v)).collect())
 }
 
-fn thread(tid: u32, name: &str, cpu: Option<u32>, crashed: bool, seed: u64) -> Thread {
+fn thread(tid: u32, task: u64, name: &str, cpu: Option<u32>, crashed: bool, seed: u64) -> Thread {
     Thread {
         tid,
+        task,
         name: name.into(),
         state: None,
         cpu,
@@ -260,15 +261,15 @@ fn processes_threads_and_saved_registers() {
                 "crasher",
                 CRASHER,
                 vec![
-                    thread(100_002, "crasher", Some(1), true, 0x1000),
-                    thread(100_003, "worker", Some(0), false, 0x2000),
+                    thread(100_002, TD_CRASH, "crasher", Some(1), true, 0x1000),
+                    thread(100_003, TD_RUN, "worker", Some(0), false, 0x2000),
                 ],
             ),
             process(
                 1,
                 "init",
                 INIT,
-                vec![thread(100_001, "init", None, false, 0x3000)],
+                vec![thread(100_001, TD_INIT, "init", None, false, 0x3000)],
             ),
         ];
         assert_eq!(got, want);

@@ -10,7 +10,8 @@ use kvm_core::{
 };
 use kvm_elf::SymbolTable;
 use kvm_proc::{
-    KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, Process, Strings,
+    Backtrace, KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, Process, Strings,
+    Thread,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -325,6 +326,15 @@ impl Kvm {
     /// that could not be read (`dmesg`).
     pub fn kernel_log(&self) -> Result<KernelLog, Error> {
         self.with_os(|os, m| os.kernel_log(m))
+    }
+
+    /// The kernel backtrace of thread `t` of process `p`, innermost frame
+    /// first: a sleeping thread's from what the scheduler saved, a running
+    /// one's from the dump's CPU registers. A stack that cannot be
+    /// followed to its end gives the frames read and says why
+    /// ([`Backtrace::end`](kvm_proc::Backtrace::end)).
+    pub fn backtrace(&self, p: &Process, t: &Thread) -> Result<Backtrace, Error> {
+        self.with_os(|os, m| os.backtrace(m, p, t))
     }
 
     /// The running kernel's release, from the kernel's memory.

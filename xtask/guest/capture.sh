@@ -17,7 +17,8 @@
 #   END
 # Files: version, cmdline, modules (/proc), kmsg (the /dev/kmsg records logged so
 # far: reading stops when the kernel has no more, after 1 s); per P: stat,
-# status, comm, cmdline, environ; per T: stat, comm. Hex keeps NULs and any
+# status, comm, cmdline, environ; per T: stat, comm, stack (the kernel's
+# own backtrace of a task not running: /proc/PID/task/TID/stack). Hex keeps NULs and any
 # other byte intact.
 
 me=$$
@@ -64,6 +65,7 @@ read -r rel < /proc/sys/kernel/osrelease
 			echo "T ${t##*/}"
 			hexf stat "$t/stat"
 			hexf comm "$t/comm"
+			hexf stack "$t/stack"
 		done
 	done
 	echo END

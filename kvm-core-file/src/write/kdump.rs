@@ -293,7 +293,7 @@ fn note(out: &mut Vec<u8>, e: Endian, name: &[u8], kind: u32, desc: &[u8]) -> us
 }
 
 /// The notes a kdump (or ELF core) of `info` carries, in byte order `e`:
-/// one NT_PRSTATUS per CPU (pid, pc and sp; x86-64, arm64, i386), one QEMU
+/// one NT_PRSTATUS per CPU (pid, pc, sp and frame pointer; x86-64, arm64, i386), one QEMU
 /// CPU-state note (pc, sp, CR3, CR4) per x86-64 CPU with a CR3, and the
 /// VMCOREINFO note. Read back, they give the same [`SourceInfo::cpus`] and
 /// [`SourceInfo::vmcoreinfo`].
@@ -314,18 +314,21 @@ fn make_notes(info: &SourceInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u
                 d.put(32, u64::from(cpu.pid), 4);
                 d.put(112 + 16 * 8, cpu.pc, 8);
                 d.put(112 + 19 * 8, cpu.sp, 8);
+                d.put(112 + 4 * 8, cpu.fp.unwrap_or(0), 8);
             }
             Some(Arch::Aarch64) => {
                 d.b.resize(392, 0);
                 d.put(32, u64::from(cpu.pid), 4);
                 d.put(112 + 32 * 8, cpu.pc, 8);
                 d.put(112 + 31 * 8, cpu.sp, 8);
+                d.put(112 + 29 * 8, cpu.fp.unwrap_or(0), 8);
             }
             Some(Arch::I386) => {
                 d.b.resize(144, 0);
                 d.put(24, u64::from(cpu.pid), 4);
                 d.put(72 + 12 * 4, cpu.pc, 4);
                 d.put(72 + 15 * 4, cpu.sp, 4);
+                d.put(72 + 5 * 4, cpu.fp.unwrap_or(0), 4);
             }
             _ => continue,
         }

@@ -165,6 +165,7 @@ NUMBER(kimage_voffset)=0xffff7fff40000000\nNUMBER(VA_BITS)=48\nNUMBER(PHYS_OFFSE
             if arch == Arch::I386 {
                 c.pc &= 0xffff_ffff;
                 c.sp &= 0xffff_ffff;
+                c.fp = c.fp.map(|f| f & 0xffff_ffff);
             }
         }
     }

@@ -130,6 +130,7 @@ impl<'a> Walker<'a> {
         Ok(Thread {
             tid: u32::try_from(tid)
                 .map_err(|_| Error::Malformed("a FreeBSD thread has a negative tid"))?,
+            task: td,
             name: c_string::<COMM>(self.m, at(td, self.off.td_name)?)?,
             state: None,
             cpu,

@@ -7,7 +7,8 @@
 //!                       │
 //!                       ├─ symbols: kallsyms index / decoded table, -N, VMCOREINFO
 //!                       ├─ btf: __start_BTF or searched after the kallsyms tables
-//!                       └─ walker over a View (Kernel): layout, anchors, tasks, modules
+//!                       └─ walker over a View (Kernel): layout, anchors, tasks, modules,
+//!                          backtraces (unwind/: ORC, frame records)
 //! ```
 
 mod anchors;
@@ -19,10 +20,12 @@ mod os;
 pub mod paging;
 mod state;
 mod symbols;
+mod unwind;
 mod view;
 mod walker;
 
 pub use layout::Layout;
 pub use os::{probe, LinuxOs};
 pub use state::{loadavg_value, state_letter};
+pub use unwind::Text;
 pub use walker::{Linux, MAX_ARGS, MAX_TASKS};

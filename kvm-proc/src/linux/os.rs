@@ -4,16 +4,19 @@
 use super::btf::KernelBtf;
 use super::layout::Layout;
 use super::symbols::KernelSymbols;
+use super::unwind::Text;
 use super::view::View;
 use super::walker::Linux;
+use crate::backtrace::{Backtrace, Frame, StackEnd};
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings};
+use crate::{Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings, Thread};
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{OnceCell, RefCell};
-use kvm_core::{Endian, Error, OsHint, Result, Source, VmCoreInfo};
+use kvm_core::{CpuState, Endian, Error, OsHint, Result, Source, SourceInfo, VirtAddr, VmCoreInfo};
 use kvm_elf::SymbolTable;
 
 /// Takes a source that carries VMCOREINFO (and does not say it is
@@ -51,6 +54,9 @@ struct Data {
     walker: OnceCell<(Layout, u64)>,
     /// Symbols of loaded modules, read on first use.
     modules: OnceCell<Vec<ModuleSymbol>>,
+    /// Where kernel code is, and the module symbols by address, for
+    /// backtraces.
+    code: OnceCell<(Text, Vec<(u64, usize)>)>,
 }
 
 impl LinuxOs {
@@ -74,6 +80,7 @@ impl LinuxOs {
                 btf,
                 walker: OnceCell::new(),
                 modules: OnceCell::new(),
+                code: OnceCell::new(),
             })
         });
         d.as_ref().map_err(|e| *e)
@@ -206,4 +213,114 @@ impl Os for LinuxOs {
         // The kernels read here (x86-64, arm64) are little-endian.
         super::log::read(m, Endian::Little, &self.vi, &symbol)
     }
+
+    fn backtrace(&self, m: &Machine<'_>, _p: &Process, t: &Thread) -> Result<Backtrace> {
+        let d = self.data(m)?;
+        let running = match t.oncpu {
+            true => match cpu_state(m.source.info(), t) {
+                Some(c) => Some(c),
+                None => {
+                    let why = match t.cpu {
+                        Some(c) => format!("the task was running on CPU {c} and the dump has no registers for that CPU"),
+                        None => "the task was running and the dump has no registers for its CPU".into(),
+                    };
+                    return Ok(Backtrace {
+                        frames: Vec::new(),
+                        end: StackEnd::Broken(why),
+                        unwinder: "none",
+                        from: "cpu registers",
+                    });
+                }
+            },
+            false => None,
+        };
+        if d.code.get().is_none() {
+            let text = self.with_walker(m, |l| Ok(l.text()))?;
+            let mut by_addr: Vec<(u64, usize)> = self
+                .module_symbols(m)
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| is_code(s.kind as u8))
+                .map(|(i, s)| (s.addr, i))
+                .collect();
+            by_addr.sort_unstable();
+            let _ = d.code.set((text, by_addr));
+        }
+        let (text, mod_by_addr) = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
+        let va_bits = va_bits(&self.vi);
+        let mut bt =
+            self.with_walker(m, |l| l.backtrace(t.task, running.as_ref(), text, va_bits))?;
+        let kernel = self.symbols(m)?;
+        let mods = self.module_symbols(m).unwrap_or(&[]);
+        for f in &mut bt.frames {
+            symbolize(f, text, kernel, mods, mod_by_addr);
+        }
+        Ok(bt)
+    }
+}
+
+/// Text symbol letters (`/proc/kallsyms`: t/T, and weak w/W).
+fn is_code(kind: u8) -> bool {
+    matches!(kind, b't' | b'T' | b'w' | b'W')
+}
+
+/// Names a frame: by the kernel's symbols in its text, else by the
+/// modules' (`mod_by_addr`: indexes into `mods` by address).
+fn symbolize(
+    f: &mut Frame,
+    text: &Text,
+    kernel: &SymbolTable,
+    mods: &[ModuleSymbol],
+    mod_by_addr: &[(u64, usize)],
+) {
+    let a = f.lookup_addr();
+    if text.in_kernel(a) {
+        if let Some(n) = kernel
+            .nearest_first(VirtAddr(a))
+            .filter(|n| is_code(n.symbol.kind))
+        {
+            f.function = Some(n.symbol.name.into());
+            f.offset = Some(f.pc.wrapping_sub(n.symbol.addr.0));
+        }
+        return;
+    }
+    let i = mod_by_addr.partition_point(|&(addr, _)| addr <= a);
+    if let Some(s) = i
+        .checked_sub(1)
+        .and_then(|i| mod_by_addr.get(i))
+        .and_then(|&(_, j)| mods.get(j))
+    {
+        f.function = Some(s.name.clone());
+        f.offset = Some(f.pc.wrapping_sub(s.addr));
+        f.module = Some(s.module.clone());
+    }
+}
+
+/// The registers of the CPU a running thread is on: QEMU numbers its
+/// notes' `pr_pid` 1, 2, … by CPU (then the thread's CPU picks), a kdump
+/// kernel writes the running task's pid.
+fn cpu_state(info: &SourceInfo, t: &Thread) -> Option<CpuState> {
+    let cpus = &info.cpus;
+    let qemu = !cpus.is_empty()
+        && cpus
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.pid as usize == i + 1);
+    let c = match qemu {
+        true => cpus.get(t.cpu? as usize),
+        false => cpus.iter().find(|c| c.pid == t.tid),
+    }?;
+    (c.pc != 0).then_some(*c)
+}
+
+/// arm64's kernel virtual address bits (VMCOREINFO: `TCR_EL1_T1SZ`, else
+/// `VA_BITS`), for stripping return addresses' PAC; 48 when neither is
+/// given.
+fn va_bits(vi: &VmCoreInfo) -> u32 {
+    vi.number("TCR_EL1_T1SZ")
+        .filter(|&t| (1..64).contains(&t))
+        .map(|t| 64 - t as u32)
+        .or_else(|| vi.number("VA_BITS").and_then(|v| u32::try_from(v).ok()))
+        .unwrap_or(48)
 }

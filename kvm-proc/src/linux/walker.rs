@@ -142,6 +142,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         };
         Ok(Thread {
             tid: self.u32_at(t, self.l.pid)?,
+            task: t,
             name: self.comm(t)?,
             state: Some(self.state(t)?),
             cpu,

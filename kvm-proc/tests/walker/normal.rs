@@ -23,6 +23,9 @@ pub struct Tasks {
     pub agetty: u64,
     pub bash: u64,
     pub firefox: u64,
+    /// firefox's threads "Socket Thread" and "Renderer".
+    pub socket: u64,
+    pub renderer: u64,
     pub content: u64,
 }
 
@@ -165,7 +168,7 @@ pub fn normal_kernel(layout: Layout) -> (FakeKernel, Tasks) {
             ..T::default()
         },
     );
-    k.add_thread(
+    let renderer = k.add_thread(
         firefox,
         &T {
             tid: 1236,
@@ -202,14 +205,17 @@ pub fn normal_kernel(layout: Layout) -> (FakeKernel, Tasks) {
         agetty,
         bash,
         firefox,
+        socket,
+        renderer,
         content,
     };
     (k, tasks)
 }
 
-pub fn thread(tid: u32, name: &str, state: char, cpu: u32, oncpu: bool) -> Thread {
+pub fn thread(tid: u32, task: u64, name: &str, state: char, cpu: u32, oncpu: bool) -> Thread {
     Thread {
         tid,
+        task,
         name: name.to_owned(),
         state: Some(state),
         cpu: Some(cpu),
@@ -250,7 +256,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             start_time_ns: Some(10_000_000),
             rss_pages: Some(1520),
             task: t.systemd,
-            threads: vec![thread(1, "systemd", 'S', 0, false)],
+            threads: vec![thread(1, t.systemd, "systemd", 'S', 0, false)],
             ..root.clone()
         },
         Process {
@@ -259,7 +265,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             kthread: Some(true),
             start_time_ns: Some(10_000_001),
             task: t.kthreadd,
-            threads: vec![thread(2, "kthreadd", 'S', 1, false)],
+            threads: vec![thread(2, t.kthreadd, "kthreadd", 'S', 1, false)],
             ..root.clone()
         },
         Process {
@@ -270,7 +276,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             kthread: Some(true),
             start_time_ns: Some(10_000_002),
             task: t.kworker,
-            threads: vec![thread(3, "kworker/0:1", 'I', 0, false)],
+            threads: vec![thread(3, t.kworker, "kworker/0:1", 'I', 0, false)],
             ..root.clone()
         },
         Process {
@@ -284,7 +290,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             start_time_ns: Some(2_000_000_000),
             rss_pages: Some(150),
             task: t.agetty,
-            threads: vec![thread(600, "agetty", 'S', 2, false)],
+            threads: vec![thread(600, t.agetty, "agetty", 'S', 2, false)],
             ..root.clone()
         },
         Process {
@@ -302,7 +308,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             start_time_ns: Some(5_000_000_000),
             rss_pages: Some(501),
             task: t.bash,
-            threads: vec![thread(1000, "bash", 'S', 3, false)],
+            threads: vec![thread(1000, t.bash, "bash", 'S', 3, false)],
             ..root.clone()
         },
         Process {
@@ -323,9 +329,9 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             rss_pages: Some(105_000),
             task: t.firefox,
             threads: vec![
-                thread(1234, "firefox", 'R', 3, true),
-                thread(1236, "Renderer", 'R', 1, true),
-                thread(1235, "Socket Thread", 'S', 2, false),
+                thread(1234, t.firefox, "firefox", 'R', 3, true),
+                thread(1236, t.renderer, "Renderer", 'R', 1, true),
+                thread(1235, t.socket, "Socket Thread", 'S', 2, false),
             ],
             ..root.clone()
         },
@@ -342,7 +348,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             start_time_ns: Some(6_100_000_000),
             rss_pages: Some(7),
             task: t.content,
-            threads: vec![thread(1300, "Web Content", 'S', 0, false)],
+            threads: vec![thread(1300, t.content, "Web Content", 'S', 0, false)],
             ..root
         },
     ];

@@ -41,7 +41,7 @@ fn zombie_leader_with_live_threads() {
             front: false,
         },
     );
-    k.add_thread(
+    let sleeper = k.add_thread(
         leader,
         &T {
             tid: 4002,
@@ -76,9 +76,9 @@ fn zombie_leader_with_live_threads() {
             vsize_pages: Some(0),
             task: leader,
             threads: vec![
-                thread(4000, "server", 'Z', 1, false),
-                thread(4001, "worker", 'R', 2, true),
-                thread(4002, "worker", 'S', 3, false),
+                thread(4000, leader, "server", 'Z', 1, false),
+                thread(4001, live, "worker", 'R', 2, true),
+                thread(4002, sleeper, "worker", 'S', 3, false),
             ],
         }]
     );

@@ -3,6 +3,7 @@
 //! `~/.cache/kvm-lab`). Built only with `--features lab`; every test fails
 //! when the lab is missing, so a green run always means the checks ran.
 
+mod bt;
 mod btf;
 #[path = "../common/mod.rs"]
 mod common;

@@ -2,6 +2,7 @@
 //! (`-M core`, `-N kernel`). One module per command; each parses its
 //! arguments, calls the facade and prints.
 
+mod bt;
 mod convert;
 mod dmesg;
 mod escape;
@@ -128,6 +129,10 @@ enum Cmd {
     Dmesg(Query),
     /// The loaded kernel modules: name, size, address (/proc/modules).
     Modules(Query),
+    /// Kernel backtraces (crash's bt): the tasks running on a CPU, or
+    /// --pid PID, or --all; from the dump alone (x86-64: the kernel's ORC
+    /// tables; arm64: frame records).
+    Bt(bt::Args),
     /// Write the dump's memory in another format.
     Convert(convert::Args),
 }
@@ -166,6 +171,7 @@ fn run(cli: Cli) -> Result {
         Cmd::Loadavg(a) => loadavg::run(a),
         Cmd::Dmesg(a) => dmesg::run(a),
         Cmd::Modules(a) => modules::run(a),
+        Cmd::Bt(a) => bt::run(a),
         Cmd::Convert(a) => convert::run(a),
     }
 }

@@ -1,0 +1,483 @@
+//! Backtraces of Linux tasks from the dump alone: x86-64 through the
+//! kernel's ORC tables (`orc.rs`), arm64 through frame records
+//! (`arm64.rs`). A sleeping task starts from what `switch_to` saved (x86:
+//! the `inactive_task_frame` at `thread.sp`; arm64: `thread.cpu_context`),
+//! a running one from the dump's CPU registers. Every unwind is bounded
+//! ([`MAX_FRAMES`]) and checked: a return address outside kernel text, a
+//! stack going the wrong way or unreadable memory end it with the frames
+//! read so far and the reason.
+
+mod arm64;
+mod orc;
+
+use super::layout::need;
+use super::walker::Linux;
+use crate::backtrace::{Backtrace, Frame, StackEnd, MAX_FRAMES};
+use crate::Kernel;
+use alloc::format;
+use alloc::vec::Vec;
+use kvm_core::{Arch, CpuState, Error, Result, VirtRead};
+
+/// What one unwind reads through: kernel memory, the task's stack and
+/// the kernel's text.
+pub(super) struct Walk<'a> {
+    pub mem: &'a dyn VirtRead,
+    /// The task's stack, `[lo, hi)`.
+    stack: (u64, u64),
+    text: &'a Text,
+}
+
+/// Where kernel code is, `[start, end)` each: the image's text and init
+/// text, and each loaded module's core region.
+#[derive(Clone, Debug, Default)]
+pub struct Text {
+    /// The kernel image's.
+    pub kernel: Vec<(u64, u64)>,
+    /// The modules'.
+    pub modules: Vec<(u64, u64)>,
+}
+
+impl Text {
+    /// Whether `a` is in the kernel image's text.
+    pub fn in_kernel(&self, a: u64) -> bool {
+        self.kernel.iter().any(|&(s, e)| (s..e).contains(&a))
+    }
+
+    /// Whether `a` is kernel or module text.
+    pub fn contains(&self, a: u64) -> bool {
+        self.in_kernel(a) || self.modules.iter().any(|&(s, e)| (s..e).contains(&a))
+    }
+}
+
+impl Walk<'_> {
+    fn on_stack(&self, a: u64) -> bool {
+        (self.stack.0..self.stack.1).contains(&a)
+    }
+
+    /// Frames from `first`, each next one from `next` (`None` at the
+    /// stack's end), checked and bounded.
+    fn run(
+        &self,
+        first: Frame,
+        mut next: impl FnMut() -> Result<Option<Frame>>,
+    ) -> (Vec<Frame>, StackEnd) {
+        let mut frames = alloc::vec![first];
+        loop {
+            if frames.len() >= MAX_FRAMES {
+                return (frames, StackEnd::TooDeep);
+            }
+            let f = match next() {
+                Ok(Some(f)) => f,
+                Ok(None) => return (frames, StackEnd::Complete),
+                Err(e) => return (frames, StackEnd::Broken(format!("{e}"))),
+            };
+            if !self.text.contains(f.lookup_addr()) {
+                let why = format!("{:#x} is not kernel text (a corrupt stack?)", f.pc);
+                return (frames, StackEnd::Broken(why));
+            }
+            // Callers' frames are higher up the stack; only the first
+            // frame may share its address with the next (arm64: the
+            // stack pointer and the first frame record).
+            let prev = frames.last().map_or(0, |p| p.sp);
+            let back = f.sp < prev || (f.sp == prev && frames.len() > 1);
+            if self.on_stack(prev) && self.on_stack(f.sp) && back {
+                let why = format!(
+                    "the stack goes the wrong way at {:#x} (a corrupt stack?)",
+                    f.sp
+                );
+                return (frames, StackEnd::Broken(why));
+            }
+            frames.push(f);
+        }
+    }
+}
+
+/// Kernel stacks are 16 KiB on x86-64 and arm64 (without KASAN); the
+/// kernel's own size is `sizeof(union thread_union)` where BTF has it.
+const THREAD_SIZE: u64 = 16 << 10;
+
+impl<K: Kernel + ?Sized> Linux<'_, K> {
+    /// Where kernel code is (modules that cannot be listed are left out:
+    /// their frames then end an unwind, said so).
+    pub fn text(&self) -> Text {
+        let k = self.k;
+        let mut t = Text::default();
+        for (s, e) in [("_stext", "_etext"), ("_sinittext", "_einittext")] {
+            if let (Some(s), Some(e)) = (k.symbol(s), k.symbol(e)) {
+                t.kernel.push((s, e));
+            }
+        }
+        if let Ok(mods) = self.modules() {
+            t.modules = mods
+                .iter()
+                .map(|m| (m.addr, m.addr.saturating_add(m.size)))
+                .collect();
+        }
+        t
+    }
+
+    /// The kernel backtrace of the task at `task`: from `running` (its
+    /// CPU's registers in the dump) when it was running, else from what
+    /// the scheduler saved. `text` is [`Linux::text`]; `va_bits`
+    /// the arm64 kernel's virtual address bits (for PAC stripping).
+    pub fn backtrace(
+        &self,
+        task: u64,
+        running: Option<&CpuState>,
+        text: &Text,
+        va_bits: u32,
+    ) -> Result<Backtrace> {
+        let k = self.k;
+        let lo = self.ptr(task, need(k, "task_struct.stack")?)?;
+        let from = if running.is_some() {
+            "cpu registers"
+        } else {
+            "saved context"
+        };
+        // An exited task's stack is released (`put_task_stack`: its
+        // count drops to 0, the pointer may still be set).
+        let released = match k.offset_of("task_struct.stack_refcount") {
+            Some(o) => self.u32_at(task, o)? == 0,
+            None => false,
+        };
+        if lo == 0 || released {
+            return Ok(Backtrace {
+                frames: Vec::new(),
+                end: StackEnd::Exited,
+                unwinder: "none",
+                from,
+            });
+        }
+        let size = k.size_of("thread_union").unwrap_or(THREAD_SIZE);
+        let w = Walk {
+            mem: self.mem(),
+            stack: (lo, lo.saturating_add(size)),
+            text,
+        };
+        match k.arch() {
+            Arch::X86_64 => self.x86_64(&w, task, running, from),
+            Arch::Aarch64 => self.aarch64(&w, task, running, from, va_bits),
+            _ => Err(Error::Unsupported(
+                "backtraces are read on x86-64 and arm64 kernels",
+            )),
+        }
+    }
+
+    fn x86_64(
+        &self,
+        w: &Walk<'_>,
+        task: u64,
+        running: Option<&CpuState>,
+        from: &'static str,
+    ) -> Result<Backtrace> {
+        let k = self.k;
+        let table = match (
+            k.symbol("__start_orc_unwind_ip"),
+            k.symbol("__stop_orc_unwind_ip"),
+            k.symbol("__start_orc_unwind"),
+        ) {
+            (Some(ips), Some(end), Some(entries)) if end >= ips => Some(orc::Table {
+                ips,
+                entries,
+                count: (end - ips) / 4,
+                format: if k.offset_of("orc_entry.signal").is_some() {
+                    orc::Format::Signal
+                } else {
+                    orc::Format::End
+                },
+            }),
+            _ => None,
+        };
+        let mut st = match running {
+            Some(c) => {
+                if c.pc >> 47 != 0x1_ffff {
+                    return Ok(user_mode("orc", from));
+                }
+                orc::State::new(c.pc, c.sp, c.fp.unwrap_or(0), true)
+            }
+            None => {
+                let sp = self.ptr(task, need(k, "task_struct.thread.sp")?)?;
+                let off = |m: &str, d: u64| k.offset_of(m).unwrap_or(d);
+                // r15 r14 r13 r12 bx bp ret_addr (arch/x86/include/asm/switch_to.h).
+                let size = k.size_of("inactive_task_frame").unwrap_or(56);
+                let bp = self.ptr(sp, off("inactive_task_frame.bp", 40))?;
+                let ip = self.ptr(sp, off("inactive_task_frame.ret_addr", 48))?;
+                // A task that never ran returns into ret_from_fork, whose
+                // first instruction is exact.
+                let fork = ["ret_from_fork_asm", "ret_from_fork"]
+                    .iter()
+                    .any(|n| k.symbol(n) == Some(ip));
+                orc::State::new(ip, sp.wrapping_add(size), bp, fork)
+            }
+        };
+        // Without tables every frame is a frame-pointer guess.
+        let empty = orc::Table {
+            ips: 0,
+            entries: 0,
+            count: 0,
+            format: orc::Format::End,
+        };
+        let t = table.unwrap_or(empty);
+        let mut guessed = table.is_none();
+        let first = Frame::at(st.ip, st.sp, st.signal);
+        let (frames, end) = w.run(first, || match orc::step(w, &t, &mut st, &mut guessed)? {
+            orc::Step::Next => Ok(Some(Frame::at(st.ip, st.sp, st.signal))),
+            orc::Step::End => Ok(None),
+        });
+        let unwinder = match (table.is_some(), guessed) {
+            (false, _) => "frame pointers",
+            (true, true) => "orc+fp",
+            (true, false) => "orc",
+        };
+        Ok(Backtrace {
+            frames,
+            end,
+            unwinder,
+            from,
+        })
+    }
+
+    fn aarch64(
+        &self,
+        w: &Walk<'_>,
+        task: u64,
+        running: Option<&CpuState>,
+        from: &'static str,
+        va_bits: u32,
+    ) -> Result<Backtrace> {
+        let k = self.k;
+        let mask = arm64::pac_mask(va_bits);
+        let (mut st, sp, exact) = match running {
+            Some(c) => {
+                if c.pc & (1 << 55) == 0 {
+                    return Ok(user_mode("frame records", from));
+                }
+                let fp = c.fp.ok_or(Error::Unsupported(
+                    "the dump's CPU note has no frame pointer (x29)",
+                ))?;
+                (arm64::State { pc: c.pc, fp }, c.sp, true)
+            }
+            None => {
+                let cc = |m: &'static str| -> Result<u64> { self.ptr(task, need(k, m)?) };
+                let pc = arm64::strip(cc("task_struct.thread.cpu_context.pc")?, mask);
+                let fp = cc("task_struct.thread.cpu_context.fp")?;
+                let sp = cc("task_struct.thread.cpu_context.sp")?;
+                (arm64::State { pc, fp }, sp, false)
+            }
+        };
+        let first = Frame::at(st.pc, sp, exact);
+        let (frames, end) = w.run(first, || {
+            Ok(arm64::step(w, &mut st, mask)?.map(|rec| Frame::at(st.pc, rec, false)))
+        });
+        Ok(Backtrace {
+            frames,
+            end,
+            unwinder: "frame records",
+            from,
+        })
+    }
+}
+
+fn user_mode(unwinder: &'static str, from: &'static str) -> Backtrace {
+    Backtrace {
+        frames: Vec::new(),
+        end: StackEnd::UserMode,
+        unwinder,
+        from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvm_core::VirtAddr;
+
+    /// Kernel memory in one buffer.
+    struct Mem {
+        base: u64,
+        bytes: Vec<u8>,
+    }
+
+    impl Mem {
+        fn new(base: u64, len: usize) -> Mem {
+            Mem {
+                base,
+                bytes: alloc::vec![0; len],
+            }
+        }
+        fn put(&mut self, at: u64, b: &[u8]) {
+            let o = (at - self.base) as usize;
+            self.bytes[o..o + b.len()].copy_from_slice(b);
+        }
+        fn u64(&mut self, at: u64, v: u64) {
+            self.put(at, &v.to_le_bytes());
+        }
+    }
+
+    impl VirtRead for Mem {
+        fn read_virt(&self, va: VirtAddr, buf: &mut [u8]) -> Result<usize> {
+            let o =
+                va.0.checked_sub(self.base)
+                    .filter(|&o| o < self.bytes.len() as u64)
+                    .ok_or(Error::Unmapped { va: va.0 })? as usize;
+            let n = buf.len().min(self.bytes.len() - o);
+            buf[..n].copy_from_slice(&self.bytes[o..o + n]);
+            Ok(n)
+        }
+    }
+
+    const LO: u64 = 0xffff_8000_0800_0000;
+    const PC: u64 = 0xffff_0000_0001_0010;
+
+    fn text() -> Text {
+        Text {
+            kernel: alloc::vec![(0xffff_0000_0001_0000, 0xffff_0000_0002_0000)],
+            modules: Vec::new(),
+        }
+    }
+
+    fn arm64_walk(m: &Mem, fp: u64) -> (Vec<u64>, StackEnd) {
+        let t = text();
+        let w = Walk {
+            mem: m,
+            stack: (LO, LO + THREAD_SIZE),
+            text: &t,
+        };
+        let mut st = arm64::State { pc: PC, fp };
+        let (frames, end) = w.run(Frame::at(PC, LO + 0x80, false), || {
+            Ok(arm64::step(&w, &mut st, 0)?.map(|rec| Frame::at(st.pc, rec, false)))
+        });
+        (frames.iter().map(|f| f.pc).collect(), end)
+    }
+
+    #[test]
+    fn frame_records_to_the_final_record() {
+        let mut m = Mem::new(LO, THREAD_SIZE as usize);
+        m.u64(LO + 0x100, LO + 0x200);
+        m.u64(LO + 0x108, PC + 0x100);
+        m.u64(LO + 0x200, LO + 0x300);
+        m.u64(LO + 0x208, PC + 0x200);
+        // LO + 0x300: the all-zero final record.
+        let (pcs, end) = arm64_walk(&m, LO + 0x100);
+        assert_eq!(pcs, [PC, PC + 0x100, PC + 0x200]);
+        assert_eq!(end, StackEnd::Complete);
+    }
+
+    #[test]
+    fn corrupt_frame_records_end_marked() {
+        // A record pointing at itself: stopped at the second visit.
+        let mut m = Mem::new(LO, THREAD_SIZE as usize);
+        m.u64(LO + 0x100, LO + 0x100);
+        m.u64(LO + 0x108, PC + 0x100);
+        let (pcs, end) = arm64_walk(&m, LO + 0x100);
+        assert_eq!(pcs.len(), 2);
+        assert!(
+            matches!(&end, StackEnd::Broken(w) if w.contains("wrong way")),
+            "{end:?}"
+        );
+        // Going down the stack.
+        let mut m = Mem::new(LO, THREAD_SIZE as usize);
+        m.u64(LO + 0x200, LO + 0x100);
+        m.u64(LO + 0x208, PC + 0x100);
+        m.u64(LO + 0x100, LO + 0x300);
+        m.u64(LO + 0x108, PC + 0x200);
+        let (_, end) = arm64_walk(&m, LO + 0x200);
+        assert!(
+            matches!(&end, StackEnd::Broken(w) if w.contains("wrong way")),
+            "{end:?}"
+        );
+        // A return address outside kernel text.
+        let mut m = Mem::new(LO, THREAD_SIZE as usize);
+        m.u64(LO + 0x100, LO + 0x200);
+        m.u64(LO + 0x108, 0xffff_0000_0009_0000);
+        let (pcs, end) = arm64_walk(&m, LO + 0x100);
+        assert_eq!(pcs, [PC]);
+        assert!(
+            matches!(&end, StackEnd::Broken(w) if w.contains("not kernel text")),
+            "{end:?}"
+        );
+        // A record off the stack and unreadable; one misaligned.
+        let m = Mem::new(LO, THREAD_SIZE as usize);
+        let (_, end) = arm64_walk(&m, LO - 0x1000);
+        assert!(
+            matches!(&end, StackEnd::Broken(w) if w.contains("not mapped")),
+            "{end:?}"
+        );
+        let (_, end) = arm64_walk(&m, LO + 0x104);
+        assert!(
+            matches!(&end, StackEnd::Broken(w) if w.contains("aligned")),
+            "{end:?}"
+        );
+        // Records that go up the stack forever (each above the last, off
+        // the task's stack where the direction check cannot hold them)
+        // stop at the frame bound.
+        let mut m = Mem::new(LO + THREAD_SIZE, 0x4000);
+        for i in 0..0x3ff0u64 / 0x10 {
+            let at = LO + THREAD_SIZE + 0x10 * i;
+            m.u64(at, at + 0x10);
+            m.u64(at + 8, PC + 0x100);
+        }
+        let (pcs, end) = arm64_walk(&m, LO + THREAD_SIZE);
+        assert_eq!((pcs.len(), end), (MAX_FRAMES, StackEnd::TooDeep));
+    }
+
+    /// Two functions with ORC entries, A (a call frame 8 bytes above the
+    /// return address) and B (an entry frame whose pt_regs come from
+    /// user mode), in 6.1's entry layout.
+    #[test]
+    fn orc_call_then_user_entry() {
+        const BASE: u64 = 0xffff_ffff_8100_0000;
+        const A: u64 = BASE + 0x1000;
+        const B: u64 = BASE + 0x2000;
+        const IPS: u64 = BASE + 0x8000;
+        const ENTRIES: u64 = BASE + 0x8100;
+        const SP: u64 = BASE + 0x10000;
+        let mut m = Mem::new(BASE, 0x20000);
+        for (i, ip) in [A, B].into_iter().enumerate() {
+            let at = IPS + 4 * i as u64;
+            m.put(at, &((ip as i64 - at as i64) as i32).to_le_bytes());
+        }
+        // A: sp_reg SP (5) + 8, bp_reg UNDEFINED, type CALL (0).
+        m.put(ENTRIES, &[8, 0, 0, 0, 0x05, 0x00]);
+        // B: sp_reg SP + 0 (pt_regs right there), type REGS (1).
+        m.put(ENTRIES + 6, &[0, 0, 0, 0, 0x05, 0x01]);
+        m.u64(SP, B + 0x10); // A's return address, into B
+        m.u64(SP + 8 + 128, 0x7fff_0000_1234); // pt_regs.ip (user)
+        m.u64(SP + 8 + 136, 0x33); // pt_regs.cs: user mode
+        m.u64(SP + 8 + 152, 0x7fff_ffff_0000); // pt_regs.sp
+        let table = orc::Table {
+            ips: IPS,
+            entries: ENTRIES,
+            count: 2,
+            format: orc::Format::End,
+        };
+        let t = Text {
+            kernel: alloc::vec![(BASE, BASE + 0x3000)],
+            modules: Vec::new(),
+        };
+        let w = Walk {
+            mem: &m,
+            stack: (BASE + 0xc000, BASE + 0x10000 + THREAD_SIZE),
+            text: &t,
+        };
+        let mut st = orc::State::new(A + 0x10, SP, 0, false);
+        let mut guessed = false;
+        let (frames, end) = w.run(Frame::at(st.ip, st.sp, st.signal), || {
+            Ok(match orc::step(&w, &table, &mut st, &mut guessed)? {
+                orc::Step::Next => Some(Frame::at(st.ip, st.sp, st.signal)),
+                orc::Step::End => None,
+            })
+        });
+        let pcs: Vec<u64> = frames.iter().map(|f| f.pc).collect();
+        assert_eq!(pcs, [A + 0x10, B + 0x10]);
+        assert_eq!(frames[1].sp, SP + 8);
+        assert_eq!(end, StackEnd::Complete);
+        assert!(!guessed);
+        // Below the first entry ORC has nothing: frame pointers are
+        // guessed (bp 0 here: the guess reads unmapped memory).
+        let mut st = orc::State::new(BASE + 0x10, SP, 0, false);
+        let r = orc::step(&w, &table, &mut st, &mut guessed);
+        assert!(guessed);
+        assert!(matches!(r, Err(Error::Unmapped { .. })));
+    }
+}
