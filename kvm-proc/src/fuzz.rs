@@ -31,10 +31,11 @@ pub fn linux_paging(data: &[u8]) {
     }
 }
 
-/// Kernel memory for [`kernel_log`]: the input, at a kernel address.
+/// Kernel memory for [`kernel_log`] and [`unwind`]: the input, at a
+/// kernel address.
 struct Mem<'a>(&'a [u8]);
 
-/// Where [`kernel_log`]'s memory starts.
+/// Where [`kernel_log`]'s and [`unwind`]'s memory starts.
 const LOG_BASE: u64 = 0xffff_8880_0000_0000;
 
 impl VirtRead for Mem<'_> {
@@ -88,8 +89,50 @@ pub fn kernel_log(data: &[u8]) {
     let _ = crate::linux::log::read(&Mem(mem), Endian::Little, &vi, &seq);
 }
 
+/// Both kernel stack unwinders (x86-64 ORC, arm64 frame records) over
+/// memory the input gives: its first byte is the ORC table's entry count
+/// (its table at the start of the memory), the second picks the entry
+/// layout (bit 0) and the third where the walk starts; the rest is code
+/// and stack. Every walk must end within its frame bound.
+pub fn unwind(data: &[u8]) {
+    let (Some(&count), Some(&fmt), Some(&start)) = (data.first(), data.get(1), data.get(2)) else {
+        return;
+    };
+    let mem = Mem(data);
+    crate::linux::fuzz_walk(
+        &mem,
+        LOG_BASE,
+        data.len() as u64,
+        u64::from(count),
+        u64::from(start) * 8,
+        fmt & 1 == 1,
+    );
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unwind_on_small_inputs() {
+        for fill in [0u8, 0x08, 0xff] {
+            for head in [[0u8, 0, 0], [2, 1, 4], [255, 0, 255]] {
+                let mut d = alloc::vec![fill; 4096];
+                d[..3].copy_from_slice(&head);
+                super::unwind(&d);
+            }
+        }
+        super::unwind(&[]);
+        super::unwind(&[1, 2]);
+        // The fuzzer's first find: a REGS entry whose stack address plus
+        // the pt_regs offsets overflowed.
+        let crash = "01f000fa0a00e4e42801ffffffffffffffffffffffff2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c\
+                     2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2cf000ff01e400";
+        let bytes: alloc::vec::Vec<u8> = (0..crash.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&crash[i..i + 2], 16).unwrap())
+            .collect();
+        super::unwind(&bytes);
+    }
+
     #[test]
     fn kernel_log_on_small_inputs() {
         // Both layouts over zeros, ones and a ring whose pointers lead

@@ -278,6 +278,43 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
     }
 }
 
+/// Both unwinders over `mem`, whose bytes `[base, base + len)` are code,
+/// stack and (x86-64) an ORC table of `orc_count` entries at `base`, from
+/// a start state at `base + start` (the fuzz target's walk:
+/// [`crate::fuzz::unwind`]).
+pub(crate) fn fuzz_walk(mem: &dyn VirtRead, base: u64, len: u64, orc_count: u64, start: u64, signal_format: bool) {
+    let text = Text {
+        kernel: alloc::vec![(base, base.saturating_add(len))],
+        modules: Vec::new(),
+    };
+    let w = Walk {
+        mem,
+        stack: (base, base.saturating_add(len)),
+        text: &text,
+    };
+    let table = orc::Table {
+        ips: base,
+        entries: base.wrapping_add(4 * orc_count),
+        count: orc_count,
+        format: if signal_format { orc::Format::Signal } else { orc::Format::End },
+    };
+    let at = base.wrapping_add(start);
+    let mut st = orc::State::new(at, at, at, signal_format);
+    let mut guessed = false;
+    let (frames, _) = w.run(Frame::at(at, at, false), || {
+        Ok(match orc::step(&w, &table, &mut st, &mut guessed)? {
+            orc::Step::Next => Some(Frame::at(st.ip, st.sp, st.signal)),
+            orc::Step::End => None,
+        })
+    });
+    assert!(frames.len() <= MAX_FRAMES);
+    let mut st = arm64::State { pc: at, fp: at };
+    let (frames, _) = w.run(Frame::at(at, at, false), || {
+        Ok(arm64::step(&w, &mut st, arm64::pac_mask(48))?.map(|rec| Frame::at(st.pc, rec, false)))
+    });
+    assert!(frames.len() <= MAX_FRAMES);
+}
+
 fn user_mode(unwinder: &'static str, from: &'static str) -> Backtrace {
     Backtrace {
         frames: Vec::new(),

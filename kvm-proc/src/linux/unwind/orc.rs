@@ -132,7 +132,7 @@ impl Table {
     /// (a binary search reading about 20 of the 32-bit addresses).
     fn find(&self, mem: &dyn VirtRead, ip: u64) -> Result<Option<Entry>> {
         let ip_of = |i: u64| -> Result<u64> {
-            let at = self.ips.wrapping_add(4 * i);
+            let at = self.ips.wrapping_add(i.wrapping_mul(4));
             let rel = mem.read_u32_le(VirtAddr(at))? as i32;
             Ok(at.wrapping_add_signed(i64::from(rel)))
         };
@@ -149,7 +149,7 @@ impl Table {
             return Ok(None);
         }
         let mut b = [0u8; 6];
-        mem.read_virt_exact(VirtAddr(self.entries.wrapping_add(6 * (lo - 1))), &mut b)?;
+        mem.read_virt_exact(VirtAddr(self.entries.wrapping_add((lo - 1).wrapping_mul(6))), &mut b)?;
         Ok(Some(decode(b, self.format)))
     }
 }
@@ -262,8 +262,8 @@ pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) 
             }
         }
         Kind::Regs => {
-            st.ip = rd(sp + PT_IP)?;
-            st.sp = rd(sp + PT_SP)?;
+            st.ip = rd(sp.wrapping_add(PT_IP))?;
+            st.sp = rd(sp.wrapping_add(PT_SP))?;
             st.regs = Some(sp);
             st.prev_regs = None;
             st.full_regs = true;
@@ -273,7 +273,7 @@ pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) 
         }
         Kind::RegsPartial => {
             st.ip = rd(sp)?;
-            st.sp = rd(sp + (PT_SP - IRET_OFFSET))?;
+            st.sp = rd(sp.wrapping_add(PT_SP - IRET_OFFSET))?;
             if st.full_regs {
                 st.prev_regs = st.regs;
             }
@@ -297,7 +297,7 @@ pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) 
     }
     // Registers saved on entry from user mode: the kernel stack ends here.
     if let Some(r) = st.regs {
-        if rd(r + PT_CS)? & 3 != 0 {
+        if rd(r.wrapping_add(PT_CS))? & 3 != 0 {
             return Ok(Step::End);
         }
     }
