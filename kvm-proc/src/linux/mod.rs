@@ -27,6 +27,6 @@ mod walker;
 pub use layout::Layout;
 pub use os::{probe, LinuxOs};
 pub use state::{loadavg_value, state_letter};
-pub use unwind::Text;
 pub(crate) use unwind::fuzz_walk;
+pub use unwind::Text;
 pub use walker::{Linux, MAX_ARGS, MAX_TASKS};

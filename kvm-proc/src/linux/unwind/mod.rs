@@ -90,6 +90,36 @@ impl Walk<'_> {
             frames.push(f);
         }
     }
+
+    /// ORC's frames from `st` (`guessed`: frame pointers were assumed
+    /// already); says whether they were at all.
+    fn orc(
+        &self,
+        t: &orc::Table,
+        mut st: orc::State,
+        mut guessed: bool,
+    ) -> (Vec<Frame>, StackEnd, bool) {
+        let first = Frame::at(st.ip, st.sp, st.signal);
+        let (frames, end) = self.run(first, || match orc::step(self, t, &mut st, &mut guessed)? {
+            orc::Step::Next => Ok(Some(Frame::at(st.ip, st.sp, st.signal))),
+            orc::Step::End => Ok(None),
+        });
+        (frames, end, guessed)
+    }
+
+    /// Frame records' frames from `st`, the first at `sp` (its pc exact
+    /// or a return address).
+    fn records(
+        &self,
+        mut st: arm64::State,
+        sp: u64,
+        exact: bool,
+        mask: u64,
+    ) -> (Vec<Frame>, StackEnd) {
+        self.run(Frame::at(st.pc, sp, exact), || {
+            Ok(arm64::step(self, &mut st, mask)?.map(|rec| Frame::at(st.pc, rec, false)))
+        })
+    }
 }
 
 /// Kernel stacks are 16 KiB on x86-64 and arm64 (without KASAN); the
@@ -188,7 +218,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
             }),
             _ => None,
         };
-        let mut st = match running {
+        let st = match running {
             Some(c) => {
                 if c.pc >> 47 != 0x1_ffff {
                     return Ok(user_mode("orc", from));
@@ -217,13 +247,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
             count: 0,
             format: orc::Format::End,
         };
-        let t = table.unwrap_or(empty);
-        let mut guessed = table.is_none();
-        let first = Frame::at(st.ip, st.sp, st.signal);
-        let (frames, end) = w.run(first, || match orc::step(w, &t, &mut st, &mut guessed)? {
-            orc::Step::Next => Ok(Some(Frame::at(st.ip, st.sp, st.signal))),
-            orc::Step::End => Ok(None),
-        });
+        let (frames, end, guessed) = w.orc(&table.unwrap_or(empty), st, table.is_none());
         let unwinder = match (table.is_some(), guessed) {
             (false, _) => "frame pointers",
             (true, true) => "orc+fp",
@@ -247,7 +271,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
     ) -> Result<Backtrace> {
         let k = self.k;
         let mask = arm64::pac_mask(va_bits);
-        let (mut st, sp, exact) = match running {
+        let (st, sp, exact) = match running {
             Some(c) => {
                 if c.pc & (1 << 55) == 0 {
                     return Ok(user_mode("frame records", from));
@@ -265,10 +289,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 (arm64::State { pc, fp }, sp, false)
             }
         };
-        let first = Frame::at(st.pc, sp, exact);
-        let (frames, end) = w.run(first, || {
-            Ok(arm64::step(w, &mut st, mask)?.map(|rec| Frame::at(st.pc, rec, false)))
-        });
+        let (frames, end) = w.records(st, sp, exact, mask);
         Ok(Backtrace {
             frames,
             end,
@@ -282,7 +303,14 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
 /// stack and (x86-64) an ORC table of `orc_count` entries at `base`, from
 /// a start state at `base + start` (the fuzz target's walk:
 /// [`crate::fuzz::unwind`]).
-pub(crate) fn fuzz_walk(mem: &dyn VirtRead, base: u64, len: u64, orc_count: u64, start: u64, signal_format: bool) {
+pub(crate) fn fuzz_walk(
+    mem: &dyn VirtRead,
+    base: u64,
+    len: u64,
+    orc_count: u64,
+    start: u64,
+    signal_format: bool,
+) {
     let text = Text {
         kernel: alloc::vec![(base, base.saturating_add(len))],
         modules: Vec::new(),
@@ -296,22 +324,17 @@ pub(crate) fn fuzz_walk(mem: &dyn VirtRead, base: u64, len: u64, orc_count: u64,
         ips: base,
         entries: base.wrapping_add(4 * orc_count),
         count: orc_count,
-        format: if signal_format { orc::Format::Signal } else { orc::Format::End },
+        format: if signal_format {
+            orc::Format::Signal
+        } else {
+            orc::Format::End
+        },
     };
     let at = base.wrapping_add(start);
-    let mut st = orc::State::new(at, at, at, signal_format);
-    let mut guessed = false;
-    let (frames, _) = w.run(Frame::at(at, at, false), || {
-        Ok(match orc::step(&w, &table, &mut st, &mut guessed)? {
-            orc::Step::Next => Some(Frame::at(st.ip, st.sp, st.signal)),
-            orc::Step::End => None,
-        })
-    });
+    let (frames, ..) = w.orc(&table, orc::State::new(at, at, at, signal_format), false);
     assert!(frames.len() <= MAX_FRAMES);
-    let mut st = arm64::State { pc: at, fp: at };
-    let (frames, _) = w.run(Frame::at(at, at, false), || {
-        Ok(arm64::step(&w, &mut st, arm64::pac_mask(48))?.map(|rec| Frame::at(st.pc, rec, false)))
-    });
+    let st = arm64::State { pc: at, fp: at };
+    let (frames, _) = w.records(st, at, false, arm64::pac_mask(48));
     assert!(frames.len() <= MAX_FRAMES);
 }
 
@@ -380,10 +403,7 @@ mod tests {
             stack: (LO, LO + THREAD_SIZE),
             text: &t,
         };
-        let mut st = arm64::State { pc: PC, fp };
-        let (frames, end) = w.run(Frame::at(PC, LO + 0x80, false), || {
-            Ok(arm64::step(&w, &mut st, 0)?.map(|rec| Frame::at(st.pc, rec, false)))
-        });
+        let (frames, end) = w.records(arm64::State { pc: PC, fp }, LO + 0x80, false, 0);
         (frames.iter().map(|f| f.pc).collect(), end)
     }
 
@@ -497,14 +517,7 @@ mod tests {
             stack: (BASE + 0xc000, BASE + 0x10000 + THREAD_SIZE),
             text: &t,
         };
-        let mut st = orc::State::new(A + 0x10, SP, 0, false);
-        let mut guessed = false;
-        let (frames, end) = w.run(Frame::at(st.ip, st.sp, st.signal), || {
-            Ok(match orc::step(&w, &table, &mut st, &mut guessed)? {
-                orc::Step::Next => Some(Frame::at(st.ip, st.sp, st.signal)),
-                orc::Step::End => None,
-            })
-        });
+        let (frames, end, guessed) = w.orc(&table, orc::State::new(A + 0x10, SP, 0, false), false);
         let pcs: Vec<u64> = frames.iter().map(|f| f.pc).collect();
         assert_eq!(pcs, [A + 0x10, B + 0x10]);
         assert_eq!(frames[1].sp, SP + 8);
@@ -513,6 +526,7 @@ mod tests {
         // Below the first entry ORC has nothing: frame pointers are
         // guessed (bp 0 here: the guess reads unmapped memory).
         let mut st = orc::State::new(BASE + 0x10, SP, 0, false);
+        let mut guessed = false;
         let r = orc::step(&w, &table, &mut st, &mut guessed);
         assert!(guessed);
         assert!(matches!(r, Err(Error::Unmapped { .. })));

@@ -149,7 +149,10 @@ impl Table {
             return Ok(None);
         }
         let mut b = [0u8; 6];
-        mem.read_virt_exact(VirtAddr(self.entries.wrapping_add((lo - 1).wrapping_mul(6))), &mut b)?;
+        mem.read_virt_exact(
+            VirtAddr(self.entries.wrapping_add((lo - 1).wrapping_mul(6))),
+            &mut b,
+        )?;
         Ok(Some(decode(b, self.format)))
     }
 }
