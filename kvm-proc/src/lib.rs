@@ -28,6 +28,7 @@ extern crate std;
 pub mod backtrace;
 mod bsd;
 mod chain;
+pub mod crash;
 pub mod freebsd;
 pub mod fuzz;
 pub mod linux;
@@ -37,6 +38,7 @@ pub mod paging;
 pub mod probe;
 
 pub use backtrace::{Backtrace, Frame, StackEnd};
+pub use crash::{OnCpu, PanicInfo};
 pub use os::{Machine, Os, TypeInfo};
 pub use paging::KernelPaging;
 pub use probe::{paging_from_cpus, probe, NoOs, PROBES};

@@ -8,7 +8,9 @@
 //! debugger runs the whole pipeline without std.
 
 use crate::paging::KernelPaging;
-use crate::{Backtrace, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings, Thread};
+use crate::{
+    Backtrace, KernelLog, KernelSymbol, Module, ModuleSymbol, PanicInfo, Process, Strings, Thread,
+};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{
@@ -145,5 +147,12 @@ pub trait Os: Send + core::fmt::Debug {
     fn backtrace(&self, m: &Machine<'_>, p: &Process, t: &Thread) -> Result<Backtrace> {
         let _ = (m, p, t);
         Err(Error::Unsupported("this OS layer does not read backtraces"))
+    }
+
+    /// Why the kernel died: its panic (from the log), the panicking
+    /// CPU's registers and task's backtrace, each CPU's running task.
+    fn panic_info(&self, m: &Machine<'_>) -> Result<PanicInfo> {
+        let _ = m;
+        Err(Error::Unsupported("this OS layer does not read panics"))
     }
 }

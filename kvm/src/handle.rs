@@ -10,8 +10,8 @@ use kvm_core::{
 };
 use kvm_elf::SymbolTable;
 use kvm_proc::{
-    Backtrace, KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, Process, Strings,
-    Thread,
+    Backtrace, KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, PanicInfo,
+    Process, Strings, Thread,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -335,6 +335,13 @@ impl Kvm {
     /// ([`Backtrace::end`](kvm_proc::Backtrace::end)).
     pub fn backtrace(&self, p: &Process, t: &Thread) -> Result<Backtrace, Error> {
         self.with_os(|os, m| os.backtrace(m, p, t))
+    }
+
+    /// Why the kernel died: the panic its log reports (`panicked: false`
+    /// when there is none), the panicking CPU's registers and task's
+    /// backtrace, and each CPU's running task.
+    pub fn panic_info(&self) -> Result<PanicInfo, Error> {
+        self.with_os(|os, m| os.panic_info(m))
     }
 
     /// The running kernel's release, from the kernel's memory.

@@ -11,7 +11,8 @@
 #    /capture.sh (ground truth from /proc, written as a tar to /dev/vda),
 #    print "KVM-LAB-READY <loadavg>" on the console and wait forever
 #    without starting anything, so the host can stop the VM and dump it
-#    (then print the nodename whenever it changes: the live test's write).
+#    (then print the nodename whenever it changes: the live test's write;
+#    in the panic set, crash the kernel for the host's second dump).
 #
 # Lines starting with "kvm-lab:" are progress for the host to echo;
 # "KVM-LAB-ERROR:" makes the host fail with that message.
@@ -126,11 +127,24 @@ echo "KVM-LAB-READY $la" > /dev/console
 # builtins). Between waits, a changed nodename is printed on the console:
 # `cargo xtask live` writes one into the running kernel's memory
 # (init_uts_ns) and waits for "KVM-LAB-NODENAME <name>".
+#
+# The panic set (KVM_LAB_PANIC=1: `cargo xtask fixtures`, not the live
+# step): on the second wake-up (4 s of guest time after the ready line;
+# guest time stands while the host has the VM stopped for its dumps),
+# init itself crashes the kernel through the sysrq trigger (a builtin
+# echo: no new process), panic=0 first so that it stays down, and the
+# host dumps it again.
+waits=0
 while :; do
 	read -r -t 2 x <> /tmp/forever
 	read -r n < /proc/sys/kernel/hostname
 	if [ "$n" != "$old" ]; then
 		echo "KVM-LAB-NODENAME $n" > /dev/console
 		old=$n
+	fi
+	waits=$((waits + 1))
+	if [ "$KVM_LAB_PANIC" = 1 ] && [ $waits -ge 2 ]; then
+		echo 0 > /proc/sys/kernel/panic
+		echo c > /proc/sysrq-trigger
 	fi
 done

@@ -18,6 +18,7 @@ pub mod log;
 mod modules;
 mod os;
 pub mod paging;
+pub mod panic;
 mod state;
 mod symbols;
 mod unwind;

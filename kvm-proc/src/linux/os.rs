@@ -10,7 +10,10 @@ use super::walker::Linux;
 use crate::backtrace::{Backtrace, Frame, StackEnd};
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
-use crate::{Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, Process, Strings, Thread};
+use crate::{
+    Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, OnCpu, PanicInfo, Process, Registers,
+    Strings, Thread,
+};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -217,7 +220,7 @@ impl Os for LinuxOs {
     fn backtrace(&self, m: &Machine<'_>, _p: &Process, t: &Thread) -> Result<Backtrace> {
         let d = self.data(m)?;
         let running = match t.oncpu {
-            true => match cpu_state(m.source.info(), t) {
+            true => match t.cpu.and_then(|c| cpu_state(m.source.info(), c, t.tid)) {
                 Some(c) => Some(c),
                 None => {
                     let why = match t.cpu {
@@ -258,6 +261,78 @@ impl Os for LinuxOs {
         }
         Ok(bt)
     }
+
+    fn panic_info(&self, m: &Machine<'_>) -> Result<PanicInfo> {
+        let log = self.kernel_log(m)?;
+        let report = super::panic::find(&log.records);
+        // Without the task list (no BTF) the log still tells the panic.
+        let procs = self.processes(m).unwrap_or_default();
+        let on_cpu = procs
+            .iter()
+            .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
+            .filter(|(_, t)| t.oncpu)
+            .filter_map(|(p, t)| {
+                Some(OnCpu {
+                    cpu: t.cpu?,
+                    tid: t.tid,
+                    pid: p.pid,
+                    comm: t.name.clone(),
+                })
+            })
+            .collect();
+        let Some(r) = report else {
+            return Ok(PanicInfo {
+                panicked: false,
+                message: None,
+                cpu: None,
+                pid: None,
+                comm: None,
+                time_ns: None,
+                registers: None,
+                backtrace: None,
+                on_cpu,
+            });
+        };
+        let task = r.pid.and_then(|pid| {
+            procs
+                .iter()
+                .find_map(|p| p.threads.iter().find(|t| t.tid == pid).map(|t| (p, t)))
+        });
+        let backtrace = match task {
+            Some((p, t)) => Some(self.backtrace(m, p, t)?),
+            None => None,
+        };
+        let info = m.source.info();
+        let registers = r
+            .cpu
+            .and_then(|c| cpu_state(info, c, r.pid.unwrap_or(u32::MAX)))
+            .and_then(|c| registers(info.arch, &c));
+        Ok(PanicInfo {
+            panicked: true,
+            message: Some(r.message),
+            cpu: r.cpu,
+            pid: r.pid,
+            comm: r.comm,
+            time_ns: Some(r.time_ns),
+            registers,
+            backtrace,
+            on_cpu,
+        })
+    }
+}
+
+/// A CPU note's registers by the architecture's names.
+fn registers(arch: Option<kvm_core::Arch>, c: &CpuState) -> Option<Registers> {
+    let names = match arch? {
+        kvm_core::Arch::X86_64 => ["rip", "rsp", "rbp"],
+        kvm_core::Arch::Aarch64 => ["pc", "sp", "x29"],
+        _ => return None,
+    };
+    let mut v: Registers = alloc::vec![(names[0], c.pc), (names[1], c.sp)];
+    if let Some(fp) = c.fp {
+        v.push((names[2], fp));
+    }
+    Some(v)
 }
 
 /// Text symbol letters (`/proc/kallsyms`: t/T, and weak w/W).
@@ -297,10 +372,10 @@ fn symbolize(
     }
 }
 
-/// The registers of the CPU a running thread is on: QEMU numbers its
-/// notes' `pr_pid` 1, 2, … by CPU (then the thread's CPU picks), a kdump
-/// kernel writes the running task's pid.
-fn cpu_state(info: &SourceInfo, t: &Thread) -> Option<CpuState> {
+/// The registers of CPU `cpu`, running thread `tid`: QEMU numbers its
+/// notes' `pr_pid` 1, 2, … by CPU (then the CPU picks), a kdump kernel
+/// writes the running task's pid.
+fn cpu_state(info: &SourceInfo, cpu: u32, tid: u32) -> Option<CpuState> {
     let cpus = &info.cpus;
     let qemu = !cpus.is_empty()
         && cpus
@@ -308,8 +383,8 @@ fn cpu_state(info: &SourceInfo, t: &Thread) -> Option<CpuState> {
             .enumerate()
             .all(|(i, c)| c.pid as usize == i + 1);
     let c = match qemu {
-        true => cpus.get(t.cpu? as usize),
-        false => cpus.iter().find(|c| c.pid == t.tid),
+        true => cpus.get(cpu as usize),
+        false => cpus.iter().find(|c| c.pid == tid),
     }?;
     (c.pc != 0).then_some(*c)
 }

@@ -15,6 +15,7 @@ mod modules;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]
 mod openbsd_round_trip;
+mod panic;
 mod ps;
 mod symbols;
 mod system_map;

@@ -244,13 +244,13 @@ pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) 
         REG_DX => get_reg(st, PT_DX)?,
         _ => return Err(Error::Malformed("ORC entry with an unknown stack register")),
     };
-    match (orc.sp_reg, t.format) {
-        (REG_SP, _) => sp = sp.wrapping_add_signed(off),
-        // Dereferenced, then offset (6.4+); offset, then dereferenced
-        // (before; the kernel's entries there have offset 0 anyway).
-        (REG_SP_INDIRECT, Format::Signal) => sp = rd(sp)?.wrapping_add_signed(off),
-        (REG_SP_INDIRECT, Format::End) => sp = rd(sp.wrapping_add_signed(off))?,
-        (REG_BP_INDIRECT, _) => sp = rd(sp)?,
+    match orc.sp_reg {
+        REG_SP => sp = sp.wrapping_add_signed(off),
+        // The stack pointer saved at the top of an IRQ stack, then the
+        // offset (`*SP + offset` since 5.12, when call_on_stack() first
+        // used it: unused before).
+        REG_SP_INDIRECT => sp = rd(sp)?.wrapping_add_signed(off),
+        REG_BP_INDIRECT => sp = rd(sp)?,
         _ => {}
     }
     let old_signal_format = orc.signal.is_none();

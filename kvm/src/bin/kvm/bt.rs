@@ -79,7 +79,8 @@ pub fn run(a: Args) -> Result {
     Ok(())
 }
 
-fn end_text(e: &StackEnd) -> (&'static str, Option<&str>) {
+/// How an unwind ended, for JSON: the word and the reason.
+pub fn end_text(e: &StackEnd) -> (&'static str, Option<&str>) {
     match e {
         StackEnd::Complete => ("complete", None),
         StackEnd::UserMode => ("user mode", None),
@@ -90,20 +91,6 @@ fn end_text(e: &StackEnd) -> (&'static str, Option<&str>) {
 }
 
 fn json(p: &Process, t: &Thread, bt: &Backtrace) -> serde_json::Value {
-    let frames: Vec<serde_json::Value> = bt
-        .frames
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "pc": format!("{:#x}", f.pc),
-                "sp": format!("{:#x}", f.sp),
-                "exact": f.exact,
-                "function": f.function,
-                "offset": f.offset,
-                "module": f.module,
-            })
-        })
-        .collect();
     let (end, error) = end_text(&bt.end);
     serde_json::json!({
         "pid": p.pid,
@@ -117,8 +104,25 @@ fn json(p: &Process, t: &Thread, bt: &Backtrace) -> serde_json::Value {
         "unwinder": bt.unwinder,
         "end": end,
         "error": error,
-        "frames": frames,
+        "frames": frames_json(bt),
     })
+}
+
+/// A backtrace's frames as JSON objects.
+pub fn frames_json(bt: &Backtrace) -> Vec<serde_json::Value> {
+    bt.frames
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "pc": format!("{:#x}", f.pc),
+                "sp": format!("{:#x}", f.sp),
+                "exact": f.exact,
+                "function": f.function,
+                "offset": f.offset,
+                "module": f.module,
+            })
+        })
+        .collect()
 }
 
 fn frame_name(f: &Frame) -> String {
@@ -141,6 +145,12 @@ fn human(out: &mut impl Write, p: &Process, t: &Thread, bt: &Backtrace) -> std::
         if t.oncpu { " (running)" } else { "" },
         printable(&t.name)
     )?;
+    human_frames(out, bt)
+}
+
+/// A backtrace's frames, `#N [stack] function+offset at pc`, and how it
+/// ended.
+pub fn human_frames(out: &mut impl Write, bt: &Backtrace) -> std::io::Result<()> {
     for (i, f) in bt.frames.iter().enumerate() {
         writeln!(
             out,

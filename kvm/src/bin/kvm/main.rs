@@ -10,6 +10,7 @@ mod info;
 mod loadavg;
 mod modules;
 mod nlist;
+mod panic;
 mod ps;
 mod read;
 mod types;
@@ -133,6 +134,9 @@ enum Cmd {
     /// --pid PID, or --all; from the dump alone (x86-64: the kernel's ORC
     /// tables; arm64: frame records).
     Bt(bt::Args),
+    /// Why the kernel died: the panic message, CPU, task, its registers
+    /// and backtrace (or "no panic", with each CPU's running task).
+    Panic(Query),
     /// Write the dump's memory in another format.
     Convert(convert::Args),
 }
@@ -172,6 +176,7 @@ fn run(cli: Cli) -> Result {
         Cmd::Dmesg(a) => dmesg::run(a),
         Cmd::Modules(a) => modules::run(a),
         Cmd::Bt(a) => bt::run(a),
+        Cmd::Panic(a) => panic::run(a),
         Cmd::Convert(a) => convert::run(a),
     }
 }
