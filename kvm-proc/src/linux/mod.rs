@@ -29,5 +29,5 @@ pub use layout::Layout;
 pub use os::{probe, LinuxOs};
 pub use state::{loadavg_value, state_letter};
 pub(crate) use unwind::fuzz_walk;
-pub use unwind::Text;
+pub use unwind::{ModuleText, Text};
 pub use walker::{Linux, MAX_ARGS, MAX_TASKS};

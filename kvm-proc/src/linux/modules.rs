@@ -13,7 +13,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
     /// out) as `(struct module address, name)`, in list order. The list
     /// head is the `modules` symbol, or on arm64 kernels without data
     /// symbols the list `find_module_all` walks.
-    fn module_list(&self) -> Result<Vec<(u64, String)>> {
+    pub(super) fn module_list(&self) -> Result<Vec<(u64, String)>> {
         let k = self.k;
         let head = match k.symbol("modules") {
             Some(a) => a,

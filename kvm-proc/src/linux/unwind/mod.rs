@@ -34,7 +34,18 @@ pub struct Text {
     /// The kernel image's.
     pub kernel: Vec<(u64, u64)>,
     /// The modules'.
-    pub modules: Vec<(u64, u64)>,
+    pub modules: Vec<ModuleText>,
+}
+
+/// A loaded module's code, and (x86-64) where its ORC table is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleText {
+    /// Where its core region starts.
+    pub start: u64,
+    /// Where it ends (exclusive).
+    pub end: u64,
+    /// `mod->arch`: `orc_unwind_ip`, `orc_unwind`, `num_orcs`.
+    pub orc: Option<(u64, u64, u64)>,
 }
 
 impl Text {
@@ -43,9 +54,14 @@ impl Text {
         self.kernel.iter().any(|&(s, e)| (s..e).contains(&a))
     }
 
+    /// The module whose region holds `a`.
+    pub fn module(&self, a: u64) -> Option<&ModuleText> {
+        self.modules.iter().find(|m| (m.start..m.end).contains(&a))
+    }
+
     /// Whether `a` is kernel or module text.
     pub fn contains(&self, a: u64) -> bool {
-        self.in_kernel(a) || self.modules.iter().any(|&(s, e)| (s..e).contains(&a))
+        self.in_kernel(a) || self.module(a).is_some()
     }
 }
 
@@ -128,7 +144,8 @@ const THREAD_SIZE: u64 = 16 << 10;
 
 impl<K: Kernel + ?Sized> Linux<'_, K> {
     /// Where kernel code is (modules that cannot be listed are left out:
-    /// their frames then end an unwind, said so).
+    /// their frames then end an unwind, said so), with the modules' ORC
+    /// tables.
     pub fn text(&self) -> Text {
         let k = self.k;
         let mut t = Text::default();
@@ -137,10 +154,24 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 t.kernel.push((s, e));
             }
         }
-        if let Ok(mods) = self.modules() {
+        // /proc/modules' regions, and each module's ORC table (x86-64:
+        // `struct mod_arch_specific`), in the same list order.
+        if let (Ok(mods), Ok(list)) = (self.modules(), self.module_list()) {
+            let orc = |m: u64| -> Option<(u64, u64, u64)> {
+                let o = |f: &str| k.offset_of(f);
+                let n = self.u32_at(m, o("module.arch.num_orcs")?).ok()?;
+                let ips = self.ptr(m, o("module.arch.orc_unwind_ip")?).ok()?;
+                let entries = self.ptr(m, o("module.arch.orc_unwind")?).ok()?;
+                Some((ips, entries, u64::from(n)))
+            };
             t.modules = mods
                 .iter()
-                .map(|m| (m.addr, m.addr.saturating_add(m.size)))
+                .zip(&list)
+                .map(|(md, &(m, _))| ModuleText {
+                    start: md.addr,
+                    end: md.addr.saturating_add(md.size),
+                    orc: orc(m),
+                })
                 .collect();
         }
         t
@@ -530,5 +561,58 @@ mod tests {
         let r = orc::step(&w, &table, &mut st, &mut guessed);
         assert!(guessed);
         assert!(matches!(r, Err(Error::Unmapped { .. })));
+    }
+
+    /// A module's code unwinds through the module's own ORC table
+    /// (`mod->arch`), the kernel's through the kernel's.
+    #[test]
+    fn orc_in_a_module() {
+        const BASE: u64 = 0xffff_ffff_c000_0000;
+        const F: u64 = BASE + 0x100; // the module's function
+        const IPS: u64 = BASE + 0x8000;
+        const ENTRIES: u64 = BASE + 0x8100;
+        const SP: u64 = BASE + 0x10000;
+        let mut m = Mem::new(BASE, 0x20000);
+        m.put(IPS, &((F as i64 - IPS as i64) as i32).to_le_bytes());
+        m.put(ENTRIES, &[8, 0, 0, 0, 0x05, 0x00]); // CALL, SP + 8
+        m.u64(SP, F + 0x20); // returns into itself (a recursive call)
+        let t = Text {
+            kernel: alloc::vec![(0xffff_ffff_8100_0000, 0xffff_ffff_8200_0000)],
+            modules: alloc::vec![ModuleText {
+                start: BASE,
+                end: BASE + 0x1000,
+                orc: Some((IPS, ENTRIES, 1)),
+            }],
+        };
+        let w = Walk {
+            mem: &m,
+            stack: (BASE + 0xc000, BASE + 0x14000),
+            text: &t,
+        };
+        let kernel = orc::Table {
+            ips: 0,
+            entries: 0,
+            count: 0,
+            format: orc::Format::End,
+        };
+        let mut st = orc::State::new(F + 0x10, SP, 0, false);
+        let mut guessed = false;
+        assert!(matches!(
+            orc::step(&w, &kernel, &mut st, &mut guessed),
+            Ok(orc::Step::Next)
+        ));
+        assert_eq!((st.ip, st.sp, guessed), (F + 0x20, SP + 8, false));
+        // Without the module's table: a frame-pointer guess.
+        let bare = Text {
+            kernel: t.kernel.clone(),
+            modules: alloc::vec![ModuleText {
+                orc: None,
+                ..t.modules[0]
+            }],
+        };
+        let w = Walk { text: &bare, ..w };
+        let mut st = orc::State::new(F + 0x10, SP, 0, false);
+        let _ = orc::step(&w, &kernel, &mut st, &mut guessed);
+        assert!(guessed);
     }
 }

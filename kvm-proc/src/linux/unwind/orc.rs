@@ -115,7 +115,7 @@ fn decode(b: [u8; 6], f: Format) -> Entry {
     }
 }
 
-/// One ORC table: the kernel's, or (later) a module's.
+/// One ORC table: the kernel's, or a module's.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Table {
     /// `__start_orc_unwind_ip`.
@@ -193,8 +193,9 @@ pub(super) enum Step {
     End,
 }
 
-/// The next frame of `st`, as `unwind_next_frame` finds it. `guessed` is
-/// set when ORC had no entry and frame pointers were assumed.
+/// The next frame of `st`, as `unwind_next_frame` finds it, through the
+/// kernel's table `t` (or the module's whose code `st` is in). `guessed`
+/// is set when ORC had no entry and frame pointers were assumed.
 pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) -> Result<Step> {
     let mem = w.mem;
     let rd = |a: u64| mem.read_u64_le(VirtAddr(a));
@@ -203,7 +204,25 @@ pub(super) fn step(w: &Walk<'_>, t: &Table, st: &mut State, guessed: &mut bool) 
     } else {
         st.ip.wrapping_sub(1)
     };
-    let orc = match t.find(mem, lookup)? {
+    // The kernel's table for its own text, a module's for its code.
+    let table = if w.text.in_kernel(lookup) {
+        Some(*t)
+    } else {
+        w.text
+            .module(lookup)
+            .and_then(|m| m.orc)
+            .map(|(ips, entries, count)| Table {
+                ips,
+                entries,
+                count,
+                format: t.format,
+            })
+    };
+    let found = match table {
+        Some(table) => table.find(mem, lookup)?,
+        None => None,
+    };
+    let orc = match found {
         Some(e) => e,
         None => {
             *guessed = true;
