@@ -6,6 +6,7 @@ use super::read::{
     SMALL_WINDOW,
 };
 use super::types::{AddrEncoding, KallsymsOptions, KallsymsTables, NameLen, KSYM_NAME_LEN};
+use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{Endian, Error, Result, VirtAddr, VirtRead};
 
@@ -302,5 +303,51 @@ impl NameIndex {
         };
         let (a, _) = self.addrs.addr(&mut w, u64::from(s), &self.opts())?;
         Ok(Some((VirtAddr(a), kind)))
+    }
+
+    /// The symbol at or nearest below `addr` (among several at one
+    /// address the first in the table, as the kernel's `kallsyms_lookup`
+    /// names it): its name, address and type letter. A binary search of
+    /// the address table (the build script sorts symbols by address),
+    /// then one name decoded.
+    pub fn nearest(&self, mem: &dyn VirtRead, addr: u64) -> Result<Option<(String, VirtAddr, u8)>> {
+        let mut w = Window::sized(mem, SMALL_WINDOW);
+        let o = self.opts();
+        let at = |w: &mut Window<'_>, i: u32| -> Result<u64> {
+            self.addrs.addr(w, u64::from(i), &o).map(|(a, _)| a)
+        };
+        let (mut lo, mut hi) = (0u32, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(&mut w, mid)? <= addr {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let Some(last) = lo.checked_sub(1) else {
+            return Ok(None);
+        };
+        let base = at(&mut w, last)?;
+        let (mut lo, mut hi) = (0u32, last);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(&mut w, mid)? < base {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut codes = [0u8; KSYM_NAME_LEN];
+        let mut buf = Vec::with_capacity(KSYM_NAME_LEN);
+        self.name(&mut w, lo, &mut codes, &mut buf)?;
+        let Some((&kind, name)) = buf.split_first() else {
+            return Err(Error::Malformed("kallsyms: a symbol with an empty name"));
+        };
+        Ok(Some((
+            String::from_utf8_lossy(name).into_owned(),
+            VirtAddr(base),
+            kind,
+        )))
     }
 }

@@ -640,6 +640,28 @@ fn name_index_finds_what_the_decoded_table_does() {
             for absent in ["", "a", "shared_", "zzzz", "_stex", "~"] {
                 assert_eq!(idx.lookup(&*mem, absent).unwrap(), None, "{what} {absent}");
             }
+            // By address: as the decoded table's first alias, just at,
+            // and past every symbol.
+            for &(_, _, a) in &syms {
+                for probe in [a, a + 1, a.wrapping_sub(1)] {
+                    let want = full
+                        .nearest_first(VirtAddr(probe))
+                        .map(|n| (n.symbol.name.to_string(), n.symbol.addr, n.symbol.kind));
+                    assert_eq!(
+                        idx.nearest(&*mem, probe).unwrap(),
+                        want,
+                        "{what} {probe:#x}"
+                    );
+                }
+            }
+            assert_eq!(
+                idx.nearest(&*mem, 0).unwrap(),
+                full.nearest_first(VirtAddr(0)).map(|n| (
+                    n.symbol.name.to_string(),
+                    n.symbol.addr,
+                    n.symbol.kind
+                ))
+            );
             // Without a known symbol to check it, or without the sequence
             // table (kernels before 6.2), there is no index.
             assert!(NameIndex::new(&*mem, &t, &KallsymsOptions::new(e, ptr)).is_err());

@@ -19,7 +19,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{OnceCell, RefCell};
-use kvm_core::{CpuState, Endian, Error, OsHint, Result, Source, SourceInfo, VirtAddr, VmCoreInfo};
+use kvm_core::{CpuState, Endian, Error, OsHint, Result, Source, SourceInfo, VmCoreInfo};
 use kvm_elf::SymbolTable;
 
 /// Takes a source that carries VMCOREINFO (and does not say it is
@@ -57,9 +57,11 @@ struct Data {
     walker: OnceCell<(Layout, u64)>,
     /// Symbols of loaded modules, read on first use.
     modules: OnceCell<Vec<ModuleSymbol>>,
-    /// Where kernel code is, and the module symbols by address, for
-    /// backtraces.
-    code: OnceCell<(Text, Vec<(u64, usize)>)>,
+    /// Where kernel code is, for backtraces.
+    code: OnceCell<Text>,
+    /// The module symbols by address (indexes into `modules`), made
+    /// when a frame is in a module.
+    mod_by_addr: OnceCell<Vec<(u64, usize)>>,
 }
 
 impl LinuxOs {
@@ -84,6 +86,7 @@ impl LinuxOs {
                 walker: OnceCell::new(),
                 modules: OnceCell::new(),
                 code: OnceCell::new(),
+                mod_by_addr: OnceCell::new(),
             })
         });
         d.as_ref().map_err(|e| *e)
@@ -239,25 +242,32 @@ impl Os for LinuxOs {
         };
         if d.code.get().is_none() {
             let text = self.with_walker(m, |l| Ok(l.text()))?;
-            let mut by_addr: Vec<(u64, usize)> = self
-                .module_symbols(m)
-                .unwrap_or(&[])
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| is_code(s.kind as u8))
-                .map(|(i, s)| (s.addr, i))
-                .collect();
-            by_addr.sort_unstable();
-            let _ = d.code.set((text, by_addr));
+            let _ = d.code.set(text);
         }
-        let (text, mod_by_addr) = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
+        let text = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
         let va_bits = va_bits(&self.vi);
         let mut bt =
             self.with_walker(m, |l| l.backtrace(t.task, running.as_ref(), text, va_bits))?;
-        let kernel = self.symbols(m)?;
-        let mods = self.module_symbols(m).unwrap_or(&[]);
+        let kernel = |a: u64| d.syms.nearest(m, a);
+        let module = |a: u64| -> Option<&ModuleSymbol> {
+            let mods = self.module_symbols(m).ok()?;
+            let by_addr = d.mod_by_addr.get_or_init(|| {
+                let mut v: Vec<(u64, usize)> = mods
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| is_code(s.kind as u8))
+                    .map(|(i, s)| (s.addr, i))
+                    .collect();
+                v.sort_unstable();
+                v
+            });
+            let i = by_addr
+                .partition_point(|&(addr, _)| addr <= a)
+                .checked_sub(1)?;
+            mods.get(by_addr.get(i)?.1)
+        };
         for f in &mut bt.frames {
-            symbolize(f, text, kernel, mods, mod_by_addr);
+            symbolize(f, text, &kernel, &module);
         }
         Ok(bt)
     }
@@ -341,31 +351,20 @@ fn is_code(kind: u8) -> bool {
 }
 
 /// Names a frame: by the kernel's symbols in its text, else by the
-/// modules' (`mod_by_addr`: indexes into `mods` by address).
-fn symbolize(
+/// modules' (`module`: the module symbol at or below an address).
+fn symbolize<'a>(
     f: &mut Frame,
     text: &Text,
-    kernel: &SymbolTable,
-    mods: &[ModuleSymbol],
-    mod_by_addr: &[(u64, usize)],
+    kernel: &dyn Fn(u64) -> Option<(String, u64, u8)>,
+    module: &dyn Fn(u64) -> Option<&'a ModuleSymbol>,
 ) {
     let a = f.lookup_addr();
     if text.in_kernel(a) {
-        if let Some(n) = kernel
-            .nearest_first(VirtAddr(a))
-            .filter(|n| is_code(n.symbol.kind))
-        {
-            f.function = Some(n.symbol.name.into());
-            f.offset = Some(f.pc.wrapping_sub(n.symbol.addr.0));
+        if let Some((name, addr, _)) = kernel(a).filter(|&(_, _, k)| is_code(k)) {
+            f.function = Some(name);
+            f.offset = Some(f.pc.wrapping_sub(addr));
         }
-        return;
-    }
-    let i = mod_by_addr.partition_point(|&(addr, _)| addr <= a);
-    if let Some(s) = i
-        .checked_sub(1)
-        .and_then(|i| mod_by_addr.get(i))
-        .and_then(|&(_, j)| mods.get(j))
-    {
+    } else if let Some(s) = module(a) {
         f.function = Some(s.name.clone());
         f.offset = Some(f.pc.wrapping_sub(s.addr));
         f.module = Some(s.module.clone());

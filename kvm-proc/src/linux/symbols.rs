@@ -2,9 +2,10 @@
 //! name through their sequence index, decoded whole only when a listing
 //! needs them), the kernel file's (`-N`), and VMCOREINFO's.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::OnceCell;
-use kvm_core::{Error, Result, VirtRead, VmCoreInfo};
+use kvm_core::{Error, Result, VirtAddr, VirtRead, VmCoreInfo};
 use kvm_elf::kallsyms::{self, KallsymsOptions, KallsymsTables, NameIndex};
 use kvm_elf::SymbolTable;
 
@@ -91,6 +92,20 @@ impl KernelSymbols {
             }
         }
         found(self.all(mem).ok()?, name)
+    }
+
+    /// The kernel symbol at or nearest below `addr` (the first of those
+    /// at one address, as the kernel's `kallsyms_lookup`): name, address,
+    /// type letter. Through the index where there is one (a binary
+    /// search), else the decoded table.
+    pub fn nearest(&self, mem: &dyn VirtRead, addr: u64) -> Option<(String, u64, u8)> {
+        if let Some(idx) = &self.index {
+            if let Ok(found) = idx.nearest(mem, addr) {
+                return found.map(|(n, a, k)| (n, a.0, k));
+            }
+        }
+        let n = self.all(mem).ok()?.nearest_first(VirtAddr(addr))?;
+        Some((n.symbol.name.into(), n.symbol.addr.0, n.symbol.kind))
     }
 
     /// `name`: the kernel's kallsyms, then the `-N` file, then VMCOREINFO

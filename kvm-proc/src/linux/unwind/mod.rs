@@ -28,13 +28,21 @@ pub(super) struct Walk<'a> {
 }
 
 /// Where kernel code is, `[start, end)` each: the image's text and init
-/// text, and each loaded module's core region.
+/// text, and each loaded module's core region; and what the unwinders
+/// look up in it (found once for every backtrace of a kernel).
 #[derive(Clone, Debug, Default)]
 pub struct Text {
     /// The kernel image's.
     pub kernel: Vec<(u64, u64)>,
     /// The modules'.
     pub modules: Vec<ModuleText>,
+    /// x86-64: the kernel's ORC table (`__start_orc_unwind_ip`,
+    /// `__start_orc_unwind`, entries) and whether its entries have 6.4's
+    /// layout (`orc_entry.signal`).
+    pub orc: Option<(u64, u64, u64, bool)>,
+    /// Where a new task's first switch returns (`ret_from_fork`, and
+    /// `ret_from_fork_asm` since 6.7): its first frame is exact.
+    pub forks: Vec<u64>,
 }
 
 /// A loaded module's code, and (x86-64) where its ORC table is.
@@ -138,8 +146,10 @@ impl Walk<'_> {
     }
 }
 
-/// Kernel stacks are 16 KiB on x86-64 and arm64 (without KASAN); the
-/// kernel's own size is `sizeof(union thread_union)` where BTF has it.
+/// Kernel stacks are 16 KiB on x86-64 and arm64 (`THREAD_SIZE`; 32 KiB
+/// with KASAN, where the direction check then covers only the lower
+/// half). BTF has no type of that size to ask (`union thread_union` is
+/// not emitted), and a search for it would parse all of BTF.
 const THREAD_SIZE: u64 = 16 << 10;
 
 impl<K: Kernel + ?Sized> Linux<'_, K> {
@@ -154,6 +164,20 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 t.kernel.push((s, e));
             }
         }
+        if let (Some(ips), Some(end), Some(entries)) = (
+            k.symbol("__start_orc_unwind_ip"),
+            k.symbol("__stop_orc_unwind_ip"),
+            k.symbol("__start_orc_unwind"),
+        ) {
+            if end >= ips {
+                let signal = k.offset_of("orc_entry.signal").is_some();
+                t.orc = Some((ips, entries, (end - ips) / 4, signal));
+            }
+        }
+        t.forks = ["ret_from_fork_asm", "ret_from_fork"]
+            .iter()
+            .filter_map(|n| k.symbol(n))
+            .collect();
         // /proc/modules' regions, and each module's ORC table (x86-64:
         // `struct mod_arch_specific`), in the same list order.
         if let (Ok(mods), Ok(list)) = (self.modules(), self.module_list()) {
@@ -209,7 +233,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 from,
             });
         }
-        let size = k.size_of("thread_union").unwrap_or(THREAD_SIZE);
+        let size = THREAD_SIZE;
         let w = Walk {
             mem: self.mem(),
             stack: (lo, lo.saturating_add(size)),
@@ -232,23 +256,16 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         from: &'static str,
     ) -> Result<Backtrace> {
         let k = self.k;
-        let table = match (
-            k.symbol("__start_orc_unwind_ip"),
-            k.symbol("__stop_orc_unwind_ip"),
-            k.symbol("__start_orc_unwind"),
-        ) {
-            (Some(ips), Some(end), Some(entries)) if end >= ips => Some(orc::Table {
-                ips,
-                entries,
-                count: (end - ips) / 4,
-                format: if k.offset_of("orc_entry.signal").is_some() {
-                    orc::Format::Signal
-                } else {
-                    orc::Format::End
-                },
-            }),
-            _ => None,
-        };
+        let table = w.text.orc.map(|(ips, entries, count, signal)| orc::Table {
+            ips,
+            entries,
+            count,
+            format: if signal {
+                orc::Format::Signal
+            } else {
+                orc::Format::End
+            },
+        });
         let st = match running {
             Some(c) => {
                 if c.pc >> 47 != 0x1_ffff {
@@ -265,9 +282,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 let ip = self.ptr(sp, off("inactive_task_frame.ret_addr", 48))?;
                 // A task that never ran returns into ret_from_fork, whose
                 // first instruction is exact.
-                let fork = ["ret_from_fork_asm", "ret_from_fork"]
-                    .iter()
-                    .any(|n| k.symbol(n) == Some(ip));
+                let fork = w.text.forks.contains(&ip);
                 orc::State::new(ip, sp.wrapping_add(size), bp, fork)
             }
         };
@@ -344,7 +359,7 @@ pub(crate) fn fuzz_walk(
 ) {
     let text = Text {
         kernel: alloc::vec![(base, base.saturating_add(len))],
-        modules: Vec::new(),
+        ..Text::default()
     };
     let w = Walk {
         mem,
@@ -423,7 +438,7 @@ mod tests {
     fn text() -> Text {
         Text {
             kernel: alloc::vec![(0xffff_0000_0001_0000, 0xffff_0000_0002_0000)],
-            modules: Vec::new(),
+            ..Text::default()
         }
     }
 
@@ -541,7 +556,7 @@ mod tests {
         };
         let t = Text {
             kernel: alloc::vec![(BASE, BASE + 0x3000)],
-            modules: Vec::new(),
+            ..Text::default()
         };
         let w = Walk {
             mem: &m,
@@ -583,6 +598,7 @@ mod tests {
                 end: BASE + 0x1000,
                 orc: Some((IPS, ENTRIES, 1)),
             }],
+            ..Text::default()
         };
         let w = Walk {
             mem: &m,
@@ -609,6 +625,7 @@ mod tests {
                 orc: None,
                 ..t.modules[0]
             }],
+            ..Text::default()
         };
         let w = Walk { text: &bare, ..w };
         let mut st = orc::State::new(F + 0x10, SP, 0, false);
