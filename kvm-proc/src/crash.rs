@@ -11,12 +11,16 @@ use alloc::vec::Vec;
 pub struct OnCpu {
     /// The CPU.
     pub cpu: u32,
-    /// The thread id.
+    /// The thread id (0 for the CPU's idle task).
     pub tid: u32,
-    /// Its process id.
+    /// Its process id (0 for the idle task).
     pub pid: u32,
-    /// The thread's comm.
+    /// The thread's comm (the idle task's is `swapper/CPU`, as the
+    /// kernel names it).
     pub comm: String,
+    /// The CPU ran its idle task: the dump has registers for the CPU and
+    /// no listed task claims it.
+    pub idle: bool,
 }
 
 /// The panic report of a dump.
@@ -39,6 +43,7 @@ pub struct PanicInfo {
     pub registers: Option<Registers>,
     /// The panicking task's backtrace.
     pub backtrace: Option<Backtrace>,
-    /// Each CPU's running task (processes that could be listed).
+    /// Each CPU's running task, by CPU (idle CPUs among them where the
+    /// dump has a note per CPU).
     pub on_cpu: Vec<OnCpu>,
 }

@@ -277,7 +277,7 @@ impl Os for LinuxOs {
         let report = super::panic::find(&log.records);
         // Without the task list (no BTF) the log still tells the panic.
         let procs = self.processes(m).unwrap_or_default();
-        let on_cpu = procs
+        let mut on_cpu: Vec<OnCpu> = procs
             .iter()
             .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
             .filter(|(_, t)| t.oncpu)
@@ -287,9 +287,26 @@ impl Os for LinuxOs {
                     tid: t.tid,
                     pid: p.pid,
                     comm: t.name.clone(),
+                    idle: false,
                 })
             })
             .collect();
+        // Idle tasks are on no list: a CPU the dump has a note for (QEMU
+        // writes one per CPU, in order) that no task claims ran its own.
+        if qemu_numbered(m.source.info()) && !procs.is_empty() {
+            for cpu in 0..m.source.info().cpus.len() as u32 {
+                if !on_cpu.iter().any(|c| c.cpu == cpu) {
+                    on_cpu.push(OnCpu {
+                        cpu,
+                        tid: 0,
+                        pid: 0,
+                        comm: format!("swapper/{cpu}"),
+                        idle: true,
+                    });
+                }
+            }
+        }
+        on_cpu.sort_by_key(|c| c.cpu);
         let Some(r) = report else {
             return Ok(PanicInfo {
                 panicked: false,
@@ -376,16 +393,21 @@ fn symbolize<'a>(
 /// writes the running task's pid.
 fn cpu_state(info: &SourceInfo, cpu: u32, tid: u32) -> Option<CpuState> {
     let cpus = &info.cpus;
-    let qemu = !cpus.is_empty()
-        && cpus
-            .iter()
-            .enumerate()
-            .all(|(i, c)| c.pid as usize == i + 1);
-    let c = match qemu {
+    let c = match qemu_numbered(info) {
         true => cpus.get(cpu as usize),
         false => cpus.iter().find(|c| c.pid == tid),
     }?;
     (c.pc != 0).then_some(*c)
+}
+
+/// Whether the CPU notes are QEMU's: `pr_pid` 1, 2, … in CPU order.
+fn qemu_numbered(info: &SourceInfo) -> bool {
+    let cpus = &info.cpus;
+    !cpus.is_empty()
+        && cpus
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.pid as usize == i + 1)
 }
 
 /// arm64's kernel virtual address bits (VMCOREINFO: `TCR_EL1_T1SZ`, else

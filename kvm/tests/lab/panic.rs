@@ -154,12 +154,15 @@ fn panic_equals_the_console_on_the_panic_dumps() {
             let who = format!("{} {kind}", set.name);
             assert_eq!(got["panicked"], false, "{who}");
             assert!(got["message"].is_null(), "{who}");
-            let mut on: Vec<u64> = got["on_cpu"]
-                .as_array()
-                .unwrap()
+            let cpus = got["on_cpu"].as_array().unwrap();
+            let mut on: Vec<u64> = cpus
                 .iter()
+                .filter(|c| c["idle"] == false)
                 .map(|c| c["tid"].as_u64().unwrap())
                 .collect();
+            // Both vCPUs, in order, each running a task or idle.
+            let numbers: Vec<u64> = cpus.iter().map(|c| c["cpu"].as_u64().unwrap()).collect();
+            assert_eq!(numbers, [0, 1], "{who}: {cpus:?}");
             let mut running: Vec<u64> = kvm_json(&["bt", "--all", "--json", "-M", core])
                 .as_array()
                 .unwrap()

@@ -36,7 +36,9 @@ fn json(p: &PanicInfo) -> serde_json::Value {
     let on_cpu: Vec<serde_json::Value> = p
         .on_cpu
         .iter()
-        .map(|c| serde_json::json!({"cpu": c.cpu, "pid": c.pid, "tid": c.tid, "comm": c.comm}))
+        .map(|c| {
+            serde_json::json!({"cpu": c.cpu, "pid": c.pid, "tid": c.tid, "comm": c.comm, "idle": c.idle})
+        })
         .collect();
     serde_json::json!({
         "panicked": p.panicked,
@@ -88,11 +90,12 @@ fn human(out: &mut impl Write, p: &PanicInfo) -> std::io::Result<()> {
     for c in &p.on_cpu {
         writeln!(
             out,
-            "  CPU {}: PID {} TID {} \"{}\"",
+            "  CPU {}: PID {} TID {} \"{}\"{}",
             c.cpu,
             c.pid,
             c.tid,
-            printable(&c.comm)
+            printable(&c.comm),
+            if c.idle { " (idle)" } else { "" }
         )?;
     }
     Ok(())
