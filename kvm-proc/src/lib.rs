@@ -32,13 +32,17 @@ pub mod crash;
 pub mod freebsd;
 pub mod fuzz;
 pub mod linux;
+pub mod mapping;
 pub mod openbsd;
+pub mod openfile;
 pub mod os;
 pub mod paging;
 pub mod probe;
 
 pub use backtrace::{Backtrace, Frame, StackEnd};
 pub use crash::{OnCpu, PanicInfo};
+pub use mapping::Mapping;
+pub use openfile::OpenFile;
 pub use os::{Machine, Os, TypeInfo};
 pub use paging::KernelPaging;
 pub use probe::{paging_from_cpus, probe, NoOs, PROBES};

@@ -9,7 +9,8 @@
 
 use crate::paging::KernelPaging;
 use crate::{
-    Backtrace, KernelLog, KernelSymbol, Module, ModuleSymbol, PanicInfo, Process, Strings, Thread,
+    Backtrace, KernelLog, KernelSymbol, Mapping, Module, ModuleSymbol, OpenFile, PanicInfo,
+    Process, Strings, Thread,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -154,5 +155,20 @@ pub trait Os: Send + core::fmt::Debug {
     fn panic_info(&self, m: &Machine<'_>) -> Result<PanicInfo> {
         let _ = m;
         Err(Error::Unsupported("this OS layer does not read panics"))
+    }
+
+    /// The memory map of `p` (`/proc/PID/maps`), lowest address first.
+    fn maps(&self, m: &Machine<'_>, p: &Process) -> Result<Vec<Mapping>> {
+        let _ = (m, p);
+        Err(Error::Unsupported(
+            "this OS layer does not read memory maps",
+        ))
+    }
+
+    /// The open files of `p` (`/proc/PID/fd`, `kvm_getfiles`), by
+    /// descriptor.
+    fn files(&self, m: &Machine<'_>, p: &Process) -> Result<Vec<OpenFile>> {
+        let _ = (m, p);
+        Err(Error::Unsupported("this OS layer does not read open files"))
     }
 }

@@ -10,8 +10,8 @@ use kvm_core::{
 };
 use kvm_elf::SymbolTable;
 use kvm_proc::{
-    Backtrace, KernelLog, KernelSymbol, Machine, Module, ModuleSymbol, NoOs, Os, PanicInfo,
-    Process, Strings, Thread,
+    Backtrace, KernelLog, KernelSymbol, Machine, Mapping, Module, ModuleSymbol, NoOs, OpenFile, Os,
+    PanicInfo, Process, Strings, Thread,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -335,6 +335,19 @@ impl Kvm {
     /// ([`Backtrace::end`](kvm_proc::Backtrace::end)).
     pub fn backtrace(&self, p: &Process, t: &Thread) -> Result<Backtrace, Error> {
         self.with_os(|os, m| os.backtrace(m, p, t))
+    }
+
+    /// The memory map of `p` (`/proc/PID/maps`), lowest address first;
+    /// empty for a process without an address space.
+    pub fn maps(&self, p: &Process) -> Result<Vec<Mapping>, Error> {
+        self.with_os(|os, m| os.maps(m, p))
+    }
+
+    /// The open files of `p` by descriptor (`kvm_getfiles`, as
+    /// `/proc/PID/fd` and fdinfo show them); empty for a process without
+    /// a file table.
+    pub fn getfiles(&self, p: &Process) -> Result<Vec<OpenFile>, Error> {
+        self.with_os(|os, m| os.files(m, p))
     }
 
     /// Why the kernel died: the panic its log reports (`panicked: false`

@@ -52,7 +52,7 @@ pub use info::Info;
 pub use kvm_core as core;
 pub use kvm_core_file as file;
 pub use kvm_proc::{
-    Backtrace, Frame, KernelLog, KernelSymbol, LogRecord, Module, ModuleSymbol, OnCpu, PanicInfo,
-    Process, Registers, StackEnd, Thread,
+    Backtrace, Frame, KernelLog, KernelSymbol, LogRecord, Mapping, Module, ModuleSymbol, OnCpu,
+    OpenFile, PanicInfo, Process, Registers, StackEnd, Thread,
 };
 pub use procs::ProcOp;

@@ -17,7 +17,8 @@
 #   END
 # Files: version, cmdline, modules (/proc), kmsg (the /dev/kmsg records logged so
 # far: reading stops when the kernel has no more, after 1 s); per P: stat,
-# status, comm, cmdline, environ; per T: stat, comm, stack (the kernel's
+# status, comm, cmdline, environ, maps, and per descriptor N "fd N" (its
+# /proc/PID/fd link) and "fdinfo N"; per T: stat, comm, stack (the kernel's
 # own backtrace of a task not running: /proc/PID/task/TID/stack). Hex keeps NULs and any
 # other byte intact.
 
@@ -61,6 +62,15 @@ read -r rel < /proc/sys/kernel/osrelease
 		hexf comm "/proc/$p/comm"
 		hexf cmdline "/proc/$p/cmdline"
 		hexf environ "/proc/$p/environ"
+		hexf maps "/proc/$p/maps"
+		# Each descriptor: its /proc/PID/fd link and its fdinfo.
+		for f in /proc/$p/fd/[0-9]*; do
+			[ -L "$f" ] || continue
+			n=${f##*/}
+			readlink "$f" > /tmp/fdlink || continue
+			hexf "fd $n" /tmp/fdlink
+			hexf "fdinfo $n" "/proc/$p/fdinfo/$n"
+		done
 		for t in /proc/$p/task/[0-9]*; do
 			echo "T ${t##*/}"
 			hexf stat "$t/stat"

@@ -110,6 +110,26 @@ env KVM_MARKER_13=odd-bytes "KVM_ODD_ENV=$(printf 'tab\there\nnewline\001ctl\033
 # 14: a CPU burner, so the load average is well above zero.
 env KVM_MARKER_14=burner sh -c 'while :; do :; done' &
 
+# 15: open files (after exec, in sleep): a file read-write at offset 10,
+# a file deleted after it was opened, /dev/null, a path longer than 200
+# bytes, and a pipe as its standard input (from the sleep before it).
+long=/tmp/kvm-lab-a-directory-with-a-rather-long-name-0123456789
+long=$long/kvm-lab-another-directory-with-a-long-name-0123456789
+long=$long/kvm-lab-a-third-directory-with-a-long-name-0123456789
+mkdir -p "$long" || fail "mkdir $long"
+long=$long/kvm-lab-a-file-with-a-long-path-0123456789
+printf 'open at offset ten' > "$long"
+printf 0123456789abcdef > /tmp/kvm-lab-rw
+printf 'deleted' > /tmp/kvm-lab-deleted
+sleep 1000016 | env KVM_MARKER_15=open-files KVM_LONG_PATH="$long" sh -c '
+	exec 3<>/tmp/kvm-lab-rw 4</tmp/kvm-lab-deleted 5</dev/null 6<"$KVM_LONG_PATH"
+	read -r -n 10 x <&3
+	rm /tmp/kvm-lab-deleted
+	exec sleep 1000015' &
+
+# 16: a unix socket: busybox syslogd on /dev/log.
+env KVM_MARKER_16=unix-socket syslogd -n -O /dev/null &
+
 sleep 2
 kill -STOP $stopped || fail "kill -STOP"
 say "workload started; letting it run ${KVM_LAB_SETTLE}s"

@@ -13,12 +13,15 @@
 
 mod anchors;
 mod btf;
+mod files;
 mod layout;
 pub mod log;
+mod maps;
 mod modules;
 mod os;
 pub mod paging;
 pub mod panic;
+mod path;
 mod state;
 mod symbols;
 mod unwind;

@@ -11,8 +11,8 @@ use crate::backtrace::{Backtrace, Frame, StackEnd};
 use crate::os::{Machine, Os, TypeInfo};
 use crate::paging::KernelPaging;
 use crate::{
-    Kernel, KernelLog, KernelSymbol, Module, ModuleSymbol, OnCpu, PanicInfo, Process, Registers,
-    Strings, Thread,
+    Kernel, KernelLog, KernelSymbol, Mapping, Module, ModuleSymbol, OnCpu, OpenFile, PanicInfo,
+    Process, Registers, Strings, Thread,
 };
 use alloc::boxed::Box;
 use alloc::format;
@@ -270,6 +270,20 @@ impl Os for LinuxOs {
             symbolize(f, text, &kernel, &module);
         }
         Ok(bt)
+    }
+
+    fn maps(&self, m: &Machine<'_>, p: &Process) -> Result<Vec<Mapping>> {
+        let page = m
+            .source
+            .info()
+            .page_size
+            .or(self.vi.page_size())
+            .unwrap_or(4096);
+        self.with_walker(m, |l| l.maps(p.task, page))
+    }
+
+    fn files(&self, m: &Machine<'_>, p: &Process) -> Result<Vec<OpenFile>> {
+        self.with_walker(m, |l| l.files(p.task))
     }
 
     fn panic_info(&self, m: &Machine<'_>) -> Result<PanicInfo> {

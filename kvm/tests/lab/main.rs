@@ -9,6 +9,7 @@ mod btf;
 mod common;
 mod dmesg;
 mod dumps;
+mod files_maps;
 mod images;
 mod in_guest;
 mod modules;

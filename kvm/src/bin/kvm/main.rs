@@ -6,8 +6,10 @@ mod bt;
 mod convert;
 mod dmesg;
 mod escape;
+mod files;
 mod info;
 mod loadavg;
+mod maps;
 mod modules;
 mod nlist;
 mod panic;
@@ -134,6 +136,12 @@ enum Cmd {
     /// --pid PID, or --all; from the dump alone (x86-64: the kernel's ORC
     /// tables; arm64: frame records).
     Bt(bt::Args),
+    /// A process's memory map, as /proc/PID/maps prints it (the maple
+    /// tree, or the mmap list before 6.1).
+    Maps(maps::Args),
+    /// Open files by process and descriptor (kvm_getfiles): the paths
+    /// /proc/PID/fd links to, with fdinfo's flags and position.
+    Files(files::Args),
     /// Why the kernel died: the panic message, CPU, task, its registers
     /// and backtrace (or "no panic", with each CPU's running task).
     Panic(Query),
@@ -177,6 +185,8 @@ fn run(cli: Cli) -> Result {
         Cmd::Modules(a) => modules::run(a),
         Cmd::Bt(a) => bt::run(a),
         Cmd::Panic(a) => panic::run(a),
+        Cmd::Maps(a) => maps::run(a),
+        Cmd::Files(a) => files::run(a),
         Cmd::Convert(a) => convert::run(a),
     }
 }
