@@ -3,6 +3,7 @@
 
 mod args;
 mod fake;
+mod files_maps;
 mod hostile;
 mod layout;
 mod normal;

@@ -184,6 +184,67 @@ impl Layout {
         )
     }
 
+    /// [`Layout::compact`] with what open files and memory maps need:
+    /// `task_struct.files`/`.fs`, the mm's maple tree and heap/stack
+    /// bounds after its other members, and made-up dentry, mount, file,
+    /// inode, fd table, VMA and maple node layouts.
+    pub fn compact_with_files() -> Layout {
+        let mut l = Layout::compact();
+        assert_eq!(l.types["task_struct"], 0x80);
+        assert_eq!(l.types["mm_struct"], 0x50);
+        let more: &[(&'static str, u64, u64)] = &[
+            ("task_struct.files", 0x80, 8),
+            ("task_struct.fs", 0x88, 8),
+            ("mm_struct.mm_mt.ma_root", 0x50, 8),
+            ("mm_struct.start_brk", 0x58, 8),
+            ("mm_struct.brk", 0x60, 8),
+            ("mm_struct.start_stack", 0x68, 8),
+            ("dentry.d_hash.pprev", 0x08, 8),
+            ("dentry.d_parent", 0x18, 8),
+            ("dentry.d_name.len", 0x24, 4),
+            ("dentry.d_name.name", 0x28, 8),
+            ("dentry.d_inode", 0x30, 8),
+            ("dentry.d_op", 0x60, 8),
+            ("dentry_operations.d_dname", 0x40, 8),
+            ("inode.i_mode", 0x00, 2),
+            ("inode.i_sb", 0x28, 8),
+            ("inode.i_ino", 0x40, 8),
+            ("super_block.s_dev", 0x10, 4),
+            ("vfsmount.mnt_root", 0x00, 8),
+            ("mount.mnt_parent", 0x10, 8),
+            ("mount.mnt_mountpoint", 0x18, 8),
+            ("mount.mnt", 0x20, 0x20),
+            ("path.mnt", 0x00, 8),
+            ("path.dentry", 0x08, 8),
+            ("file.f_path", 0x10, 16),
+            ("file.f_inode", 0x20, 8),
+            ("file.f_flags", 0x40, 4),
+            ("file.f_pos", 0x48, 8),
+            ("fdtable.max_fds", 0x00, 4),
+            ("fdtable.fd", 0x08, 8),
+            ("fdtable.close_on_exec", 0x10, 8),
+            ("files_struct.fdt", 0x20, 8),
+            ("fs_struct.root", 0x18, 16),
+            ("vm_area_struct.vm_start", 0x00, 8),
+            ("vm_area_struct.vm_end", 0x08, 8),
+            ("vm_area_struct.vm_flags", 0x20, 8),
+            ("vm_area_struct.vm_pgoff", 0x28, 8),
+            ("vm_area_struct.vm_file", 0x30, 8),
+            ("vm_area_struct.vm_ops", 0x38, 8),
+            ("vm_area_struct.vm_private_data", 0x40, 8),
+            ("maple_range_64.pivot", 0x08, 15 * 8),
+            ("maple_range_64.slot", 0x80, 16 * 8),
+            ("maple_range_64.meta.end", 0xf8, 1),
+            ("maple_arange_64.pivot", 0x08, 9 * 8),
+            ("maple_arange_64.slot", 0x50, 10 * 8),
+            ("maple_arange_64.meta.end", 0xf8, 1),
+        ];
+        l.members.extend(more.iter().map(|&(p, o, s)| (p, (o, s))));
+        l.types.insert("task_struct", 0x90);
+        l.types.insert("mm_struct", 0x70);
+        l
+    }
+
     pub(super) fn has(&self, path: &str) -> bool {
         self.members.contains_key(path)
     }
