@@ -171,4 +171,14 @@ pub trait Os: Send + core::fmt::Debug {
         let _ = (m, p);
         Err(Error::Unsupported("this OS layer does not read open files"))
     }
+
+    /// Where thread `t` of `p` sleeps (`/proc/PID/wchan`): the function
+    /// of its first frame outside the scheduler and lock functions, for a
+    /// task that is blocked; `None` for one running, runnable or gone.
+    fn wchan(&self, m: &Machine<'_>, p: &Process, t: &Thread) -> Result<Option<String>> {
+        let _ = (m, p, t);
+        Err(Error::Unsupported(
+            "this OS layer does not read wait channels",
+        ))
+    }
 }

@@ -337,6 +337,12 @@ impl Kvm {
         self.with_os(|os, m| os.backtrace(m, p, t))
     }
 
+    /// Where thread `t` of `p` sleeps (`/proc/PID/wchan`, ps's WCHAN):
+    /// the function it waits in; `None` when it runs or is runnable.
+    pub fn wchan(&self, p: &Process, t: &Thread) -> Result<Option<String>, Error> {
+        self.with_os(|os, m| os.wchan(m, p, t))
+    }
+
     /// The memory map of `p` (`/proc/PID/maps`), lowest address first;
     /// empty for a process without an address space.
     pub fn maps(&self, p: &Process) -> Result<Vec<Mapping>, Error> {

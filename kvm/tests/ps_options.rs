@@ -161,9 +161,9 @@ fn columns_are_picked_and_unknown_ones_named() {
         }
     }
     assert!(procs.iter().any(|p| p["vsize"].as_u64() > Some(0)));
-    let bad = kvm(set, &["-o", "pid,wchan"]);
+    let bad = kvm(set, &["-o", "pid,time"]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("-o wchan: no such column"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("-o time: no such column"));
     let bad = kvm(set, &["-U", "root"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give the uid"));

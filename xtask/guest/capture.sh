@@ -17,7 +17,7 @@
 #   END
 # Files: version, cmdline, modules (/proc), kmsg (the /dev/kmsg records logged so
 # far: reading stops when the kernel has no more, after 1 s); per P: stat,
-# status, comm, cmdline, environ, maps, and per descriptor N "fd N" (its
+# status, comm, cmdline, environ, maps, wchan, and per descriptor N "fd N" (its
 # /proc/PID/fd link) and "fdinfo N"; per T: stat, comm, stack (the kernel's
 # own backtrace of a task not running: /proc/PID/task/TID/stack). Hex keeps NULs and any
 # other byte intact.
@@ -63,6 +63,7 @@ read -r rel < /proc/sys/kernel/osrelease
 		hexf cmdline "/proc/$p/cmdline"
 		hexf environ "/proc/$p/environ"
 		hexf maps "/proc/$p/maps"
+		hexf wchan "/proc/$p/wchan"
 		# Each descriptor: its /proc/PID/fd link and its fdinfo.
 		for f in /proc/$p/fd/[0-9]*; do
 			[ -L "$f" ] || continue

@@ -125,6 +125,28 @@ impl LinuxOs {
     }
 }
 
+impl LinuxOs {
+    /// The module symbol at or below `a` (the modules' symbols indexed
+    /// by address on first use).
+    fn module_at<'a>(&'a self, m: &Machine<'_>, d: &'a Data, a: u64) -> Option<&'a ModuleSymbol> {
+        let mods = self.module_symbols(m).ok()?;
+        let by_addr = d.mod_by_addr.get_or_init(|| {
+            let mut v: Vec<(u64, usize)> = mods
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| is_code(s.kind as u8))
+                .map(|(i, s)| (s.addr, i))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let i = by_addr
+            .partition_point(|&(addr, _)| addr <= a)
+            .checked_sub(1)?;
+        mods.get(by_addr.get(i)?.1)
+    }
+}
+
 impl Os for LinuxOs {
     fn name(&self) -> &'static str {
         "linux"
@@ -249,23 +271,7 @@ impl Os for LinuxOs {
         let mut bt =
             self.with_walker(m, |l| l.backtrace(t.task, running.as_ref(), text, va_bits))?;
         let kernel = |a: u64| d.syms.nearest(m, a);
-        let module = |a: u64| -> Option<&ModuleSymbol> {
-            let mods = self.module_symbols(m).ok()?;
-            let by_addr = d.mod_by_addr.get_or_init(|| {
-                let mut v: Vec<(u64, usize)> = mods
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| is_code(s.kind as u8))
-                    .map(|(i, s)| (s.addr, i))
-                    .collect();
-                v.sort_unstable();
-                v
-            });
-            let i = by_addr
-                .partition_point(|&(addr, _)| addr <= a)
-                .checked_sub(1)?;
-            mods.get(by_addr.get(i)?.1)
-        };
+        let module = |a: u64| self.module_at(m, d, a);
         for f in &mut bt.frames {
             symbolize(f, text, &kernel, &module);
         }
@@ -284,6 +290,39 @@ impl Os for LinuxOs {
 
     fn files(&self, m: &Machine<'_>, p: &Process) -> Result<Vec<OpenFile>> {
         self.with_walker(m, |l| l.files(p.task))
+    }
+
+    /// As the kernel's `get_wchan`: a blocked task only (`__get_wchan`
+    /// then skips `in_sched_functions`), and the name of the return
+    /// address itself (`lookup_symbol_name`, not the call before it).
+    fn wchan(&self, m: &Machine<'_>, p: &Process, t: &Thread) -> Result<Option<String>> {
+        if t.oncpu || matches!(t.state, None | Some('R')) {
+            return Ok(None);
+        }
+        let d = self.data(m)?;
+        let range =
+            |a: &str, b: &str| Some((d.syms.kallsyms(m, a)?.addr, d.syms.kallsyms(m, b)?.addr));
+        let hidden: Vec<(u64, u64)> = [
+            range("__sched_text_start", "__sched_text_end"),
+            range("__lock_text_start", "__lock_text_end"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let bt = self.backtrace(m, p, t)?;
+        let Some(f) = bt
+            .frames
+            .iter()
+            .find(|f| !hidden.iter().any(|&(s, e)| (s..e).contains(&f.pc)))
+        else {
+            return Ok(None);
+        };
+        let text = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
+        let mut raw = Frame::at(f.pc, f.sp, true);
+        let kernel = |a: u64| d.syms.nearest(m, a);
+        let module = |a: u64| self.module_at(m, d, a);
+        symbolize(&mut raw, text, &kernel, &module);
+        Ok(raw.function)
     }
 
     fn panic_info(&self, m: &Machine<'_>) -> Result<PanicInfo> {

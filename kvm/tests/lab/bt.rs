@@ -175,3 +175,53 @@ fn bt_equals_proc_stack_on_every_dump() {
         }
     }
 }
+
+/// `kvm ps -o pid,wchan` against `/proc/PID/wchan` (the kernel's
+/// `get_wchan`: the first frame outside the scheduler, named by the
+/// return address itself) for every blocked user process, on every dump.
+#[test]
+fn ps_wchan_equals_proc_wchan_on_every_dump() {
+    for set in sets() {
+        for (kind, dump) in set.dumps() {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvm"))
+                .args(["ps", "-o", "pid,wchan", "-M", dump.to_str().unwrap()])
+                .output()
+                .expect("kvm runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got: BTreeMap<u64, String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace();
+                    Some((f.next()?.parse().ok()?, f.next()?.to_string()))
+                })
+                .collect();
+            let (mut equal, mut bad) = (0, Vec::new());
+            for p in set.truth["processes"].as_array().unwrap() {
+                let Some(want) = p["wchan"].as_str() else {
+                    panic!("truth.json has no wchan (run `cargo xtask fixtures`)");
+                };
+                // init runs its wait loop between the capture and the stop.
+                if p["kthread"] == true || want == "0" || p["pid"] == 1 {
+                    continue;
+                }
+                let pid = p["pid"].as_u64().unwrap();
+                match got.get(&pid) {
+                    Some(w) if w == want => equal += 1,
+                    w => bad.push(format!("pid {pid}: /proc {want}, kvm {w:?}")),
+                }
+            }
+            eprintln!(
+                "{} {kind}: wchan of {equal} blocked user processes equal /proc",
+                set.name
+            );
+            assert!(bad.is_empty(), "{} {kind}:\n{}", set.name, bad.join("\n"));
+            assert!(equal > 15, "{} {kind}: {equal} compared", set.name);
+        }
+    }
+}

@@ -77,6 +77,11 @@ const COLUMNS: &[Column] = &[
         left: false,
     },
     Column {
+        name: "wchan",
+        header: "WCHAN",
+        left: true,
+    },
+    Column {
         name: "comm",
         header: "COMM",
         left: true,
@@ -111,9 +116,23 @@ fn shown<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-/// The value of column `c` for `p` (`args`: the command line as the
-/// default listing shows it; `rss` and `vsz` in KiB).
-fn value(c: usize, p: &Process, args: &str, page_kib: u64) -> String {
+/// Whether `cols` show the wait channel (which costs a backtrace a
+/// process).
+pub fn wants_wchan(cols: &[usize]) -> bool {
+    cols.iter().any(|&c| COLUMNS[c].name == "wchan")
+}
+
+/// One row: the process, its command line as the default listing shows
+/// it, and its wait channel (`-` when it runs, or was not asked for).
+pub struct Row<'a> {
+    pub p: &'a Process,
+    pub args: String,
+    pub wchan: String,
+}
+
+/// The value of column `c` for row `r` (`rss` and `vsz` in KiB).
+fn value(c: usize, r: &Row<'_>, page_kib: u64) -> String {
+    let p = r.p;
     match COLUMNS[c].name {
         "pid" => p.pid.to_string(),
         "ppid" => shown(p.ppid),
@@ -130,18 +149,19 @@ fn value(c: usize, p: &Process, args: &str, page_kib: u64) -> String {
         "vsz" => shown(p.vsize_pages.map(|v| v * page_kib)),
         "nlwp" => p.threads.len().to_string(),
         "task" => format!("{:#x}", p.task),
+        "wchan" => printable(&r.wchan).into_owned(),
         "comm" => printable(&p.comm).into_owned(),
-        _ => args.to_owned(),
+        _ => r.args.clone(),
     }
 }
 
 /// The rows of `cols` for `rows` (each a process and its shown command
 /// line), columns as wide as their widest cell; the last column is not
 /// padded.
-pub fn render(cols: &[usize], rows: &[(&Process, String)], page_kib: u64) -> Vec<String> {
+pub fn render(cols: &[usize], rows: &[Row<'_>], page_kib: u64) -> Vec<String> {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|(p, args)| cols.iter().map(|&c| value(c, p, args, page_kib)).collect())
+        .map(|r| cols.iter().map(|&c| value(c, r, page_kib)).collect())
         .collect();
     let width: Vec<usize> = cols
         .iter()
@@ -186,7 +206,8 @@ mod tests {
     #[test]
     fn unknown_columns_are_named() {
         assert_eq!(parse("pid,comm").unwrap().0.len(), 2);
-        let e = parse("pid,wchan").unwrap_err();
-        assert!(e.contains("-o wchan") && e.contains("known: pid,"), "{e}");
+        let e = parse("pid,time").unwrap_err();
+        assert!(e.contains("-o time") && e.contains("known: pid,"), "{e}");
+        assert!(wants_wchan(&parse("pid,wchan").unwrap().0));
     }
 }

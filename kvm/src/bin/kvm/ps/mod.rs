@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(short = 'C', value_name = "COMM")]
     comms: Vec<String>,
     /// Columns to show: pid, ppid, pgid, sid, uid, gid, euid, tt, stat,
-    /// rss, vsz, nlwp, task, comm, args (comma-separated).
+    /// rss, vsz, nlwp, task, wchan, comm, args (comma-separated).
     #[arg(short = 'o', value_name = "COLUMNS", value_parser = columns::parse)]
     columns: Option<columns::Columns>,
     /// Each process under its parent (the command indented as a tree).
@@ -90,9 +90,23 @@ fn command(kd: &Kvm, p: &Process, depth: usize) -> String {
 /// `-o`: the chosen columns.
 fn picked_columns(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], cols: &[usize]) -> Result {
     let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
-    let rows: Vec<(&Process, String)> = order
+    // The leader's, as /proc/PID/wchan: `-` while it runs, `?` when
+    // its stack cannot be followed.
+    let wchan = |p: &Process| match p.threads.first() {
+        Some(t) if columns::wants_wchan(cols) => match kd.wchan(p, t) {
+            Ok(Some(f)) => f,
+            Ok(None) => "-".into(),
+            Err(_) => "?".into(),
+        },
+        _ => "-".into(),
+    };
+    let rows: Vec<columns::Row<'_>> = order
         .iter()
-        .map(|&(i, depth)| (&procs[i], command(kd, &procs[i], depth)))
+        .map(|&(i, depth)| columns::Row {
+            p: &procs[i],
+            args: command(kd, &procs[i], depth),
+            wchan: wchan(&procs[i]),
+        })
         .collect();
     let out = std::io::stdout();
     let mut out = out.lock();
