@@ -1,7 +1,7 @@
 //! `kvm ps` options on the committed fixtures: `-p`, `-U`, `-C` pick
 //! processes (their JSON the same objects as the whole listing's, only
 //! picked), `-o` picks columns, `--forest` orders each process under its
-//! parent.
+//! parent, `-e` adds the environment, `-w`/`-ww` widen the lines.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -167,4 +167,54 @@ fn columns_are_picked_and_unknown_ones_named() {
     let bad = kvm(set, &["-U", "root"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give the uid"));
+}
+
+/// `-e` adds each process's environment after its command line; lines are
+/// cut at the terminal's width (`$COLUMNS`), at 132 columns or more with
+/// `-w`, not at all with `-ww`.
+#[test]
+fn environment_and_width() {
+    for set in SETS {
+        let t = truth(set);
+        let sleeper = t["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["envv"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|v| v == "KVM_MARKER_1=plain-sleeper"))
+            })
+            .expect("the plain sleeper");
+        let pid = sleeper["pid"].to_string();
+        let run = |args: &[&str], columns: &str| {
+            let out = Command::new(env!("CARGO_BIN_EXE_kvm"))
+                .args(["ps", "-M", core(set).to_str().unwrap(), "-p", &pid])
+                .args(args)
+                .env("COLUMNS", columns)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let line = run(&["-e"], "100000");
+        assert!(line.contains("sleep 1000001 "), "{line}");
+        assert!(line.contains(" KVM_MARKER_1=plain-sleeper"), "{line}");
+        assert!(!run(&[], "100000").contains("KVM_MARKER_1"));
+        assert_eq!(run(&["-e"], "40").chars().count(), 40);
+        assert_eq!(
+            run(&["-e", "-w"], "40").chars().count(),
+            132.min(line.chars().count())
+        );
+        assert_eq!(run(&["-e", "-ww"], "40"), line);
+    }
 }

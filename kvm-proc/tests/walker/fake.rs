@@ -723,6 +723,12 @@ impl FakeKernel {
         self.init_task
     }
 
+    /// The kernel objects allocated so far: `[start, end)` of the heap in
+    /// the direct map.
+    pub fn heap_range(&self) -> (u64, u64) {
+        (DIRECT_MAP + HEAP_PA, DIRECT_MAP + self.heap)
+    }
+
     /// Hides a member path, type or enumerator from `offset_of`,
     /// `size_of` and `enum_value`, as a kernel without it would.
     pub fn hide(&mut self, name: &str) {

@@ -272,3 +272,54 @@ fn maple_node_that_is_its_own_child() {
         ))
     );
 }
+
+/// Every 8-byte word of the kernel objects behind a file table and a map
+/// (tasks, mm, dentries, mounts, files, VMAs, the maple leaf) replaced in
+/// turn by values a corrupt kernel holds (0, all ones, a pointer to the
+/// word itself, one into unmapped memory): each read ends, with its
+/// answer or an error, never a panic or a hang.
+#[test]
+fn every_word_corrupted_in_turn() {
+    let mut fs = Fs::new();
+    let tmp = fs.dentry(Some(fs.root), "tmp", 2, 0o040_000);
+    let x = fs.dentry(Some(tmp), "x", 3, S_IFREG);
+    let f = fs.file(fs.mount, x, 0o2, 0);
+    fs.install(3, f, true);
+    let text = vma(&mut fs, 0x40_0000, 0x40_1000, 0x5, f);
+    let heap = vma(&mut fs, 0x100_0000, 0x102_0000, 0x3, 0);
+    let root = leaf(&mut fs.k, &[(text, 0x40_0fff), (heap, u64::MAX)]);
+    let mm = fs.k.mm_of(fs.task);
+    fs.k.poke_u64(fs.k.member(mm, "mm_struct.mm_mt.ma_root"), root);
+    let (start, end) = fs.k.heap_range();
+    let (mut ok, mut errors) = (0, 0);
+    let began = std::time::Instant::now();
+    for at in (start..end).step_by(8) {
+        let old = fs.k.peek_u64(at);
+        for bad in [0, u64::MAX, at, 0xffff_c900_0000_0000] {
+            fs.k.poke_u64(at, bad);
+            let linux = match Linux::new(&fs.k) {
+                Ok(l) => l,
+                Err(_) => {
+                    errors += 1;
+                    continue;
+                }
+            };
+            for r in [
+                linux.files(fs.task).map(|_| ()),
+                linux.maps(fs.task, 4096).map(|_| ()),
+            ] {
+                match r {
+                    Ok(()) => ok += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+        }
+        fs.k.poke_u64(at, old);
+    }
+    eprintln!(
+        "{} words x 4 values: {ok} answers, {errors} errors in {:?}",
+        (end - start) / 8,
+        began.elapsed()
+    );
+    assert!(errors > 0 && ok > 0);
+}

@@ -39,6 +39,13 @@ pub struct Args {
     /// Each process under its parent (the command indented as a tree).
     #[arg(long, short = 'f')]
     forest: bool,
+    /// Wider lines: -w 132 columns, -ww as long as they are (else the
+    /// terminal's width).
+    #[arg(short = 'w', action = clap::ArgAction::Count)]
+    wide: u8,
+    /// Each process's environment after its command line.
+    #[arg(short = 'e')]
+    env: bool,
 }
 
 pub fn run(a: Args) -> Result {
@@ -60,18 +67,38 @@ pub fn run(a: Args) -> Result {
         let procs: Vec<Process> = order.iter().map(|&(i, _)| procs[i].clone()).collect();
         return json(&kd, &procs, a.threads);
     }
+    let width = match a.wide {
+        0 => terminal_width(),
+        1 => terminal_width().max(132),
+        _ => usize::MAX,
+    };
+    let show = Show { width, env: a.env };
     match &a.columns {
-        Some(cols) => picked_columns(&kd, &procs, &order, &cols.0),
-        None => human(&kd, &procs, &order, a.threads),
+        Some(cols) => picked_columns(&kd, &procs, &order, &cols.0, &show),
+        None => human(&kd, &procs, &order, a.threads, &show),
+    }
+}
+
+/// How the human listings show a line.
+struct Show {
+    /// Lines are cut to this many characters.
+    width: usize,
+    /// The environment follows the command line.
+    env: bool,
+}
+
+impl Show {
+    fn cut(&self, line: String) -> String {
+        line.chars().take(self.width).collect()
     }
 }
 
 /// The command line as the listing shows it: argv, or `[comm]` for a
 /// kernel thread (or a process without arguments), indented `depth`
-/// levels under --forest.
-fn command(kd: &Kvm, p: &Process, depth: usize) -> String {
+/// levels under --forest; with `env`, the environment after it.
+fn command(kd: &Kvm, p: &Process, depth: usize, env: bool) -> String {
     let comm = printable(&p.comm);
-    let cmd = if p.kthread == Some(true) {
+    let mut cmd = if p.kthread == Some(true) {
         format!("[{comm}]")
     } else {
         match kd.getargv(p) {
@@ -80,6 +107,16 @@ fn command(kd: &Kvm, p: &Process, depth: usize) -> String {
             Err(_) => format!("({comm}) <argv unavailable>"),
         }
     };
+    if env && p.kthread != Some(true) {
+        match kd.getenvv(p) {
+            Ok(v) if !v.is_empty() => {
+                cmd.push(' ');
+                cmd.push_str(&printable(&v.join(" ")));
+            }
+            Ok(_) => {}
+            Err(_) => cmd.push_str(" <environment unavailable>"),
+        }
+    }
     if depth == 0 {
         cmd
     } else {
@@ -88,7 +125,13 @@ fn command(kd: &Kvm, p: &Process, depth: usize) -> String {
 }
 
 /// `-o`: the chosen columns.
-fn picked_columns(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], cols: &[usize]) -> Result {
+fn picked_columns(
+    kd: &Kvm,
+    procs: &[Process],
+    order: &[(usize, usize)],
+    cols: &[usize],
+    show: &Show,
+) -> Result {
     let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
     // The leader's, as /proc/PID/wchan: `-` while it runs, `?` when
     // its stack cannot be followed.
@@ -104,14 +147,14 @@ fn picked_columns(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], cols: &
         .iter()
         .map(|&(i, depth)| columns::Row {
             p: &procs[i],
-            args: command(kd, &procs[i], depth),
+            args: command(kd, &procs[i], depth, show.env),
             wchan: wchan(&procs[i]),
         })
         .collect();
     let out = std::io::stdout();
     let mut out = out.lock();
     for line in columns::render(cols, &rows, page_kib) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", show.cut(line))?;
     }
     Ok(())
 }
@@ -154,10 +197,15 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
     Ok(())
 }
 
-fn human(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], threads: bool) -> Result {
+fn human(
+    kd: &Kvm,
+    procs: &[Process],
+    order: &[(usize, usize)],
+    threads: bool,
+    show: &Show,
+) -> Result {
     let page_kib = kd.info().page_size.unwrap_or(4096) / 1024;
-    let width = terminal_width();
-    let cut = |line: String| line.chars().take(width).collect::<String>();
+    let cut = |line: String| show.cut(line);
     let out = std::io::stdout();
     let mut out = out.lock();
     writeln!(
@@ -167,7 +215,7 @@ fn human(kd: &Kvm, procs: &[Process], order: &[(usize, usize)], threads: bool) -
     )?;
     for &(i, depth) in order {
         let p = &procs[i];
-        let cmd = command(kd, p, depth);
+        let cmd = command(kd, p, depth, show.env);
         let tt = p
             .tty
             .as_deref()
