@@ -19,4 +19,10 @@ pub struct OpenFile {
     /// What the inode is: `file`, `dir`, `char`, `block`, `fifo`,
     /// `socket`, `link`, `anon_inode`, `unknown`.
     pub kind: &'static str,
+    /// The inode's mode (`S_IFMT` type and permission bits).
+    pub mode: u16,
+    /// The inode's number.
+    pub inode: u64,
+    /// The kernel's `struct file` address (for debugging).
+    pub file: u64,
 }

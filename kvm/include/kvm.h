@@ -17,6 +17,7 @@
  *   kvm_nlist(2)         yes          yes          yes            yes
  *   kvm_getprocs         yes          yes          yes (4)        no (5)
  *   kvm_getargv/envv     yes          yes          no (6)         no (5)
+ *   kvm_getfiles         yes          yes          no (10)        no (5)
  *   kvm_getloadavg       yes          yes          yes            yes
  *   kvm_walk_pages       yes (7)      yes          yes            yes
  *   kvm_dump_mkheader,
@@ -40,9 +41,10 @@
  *   (8) refused on a live kernel, as OpenBSD refuses it.
  *   (9) where the kernel's page-table root is known (a dump that carries
  *       a map of its own instead, such as a FreeBSD minidump, is refused).
+ *   (10) FreeBSD's file tables are not walked yet.
  *
- * Memory the library returns (kvm_getprocs, kvm_getargv, kvm_getenvv)
- * belongs to the handle: valid until the next call of the same function
+ * Memory the library returns (kvm_getprocs, kvm_getargv, kvm_getenvv,
+ * kvm_getfiles) belongs to the handle: valid until the next call of the same function
  * on the handle, or kvm_close; kvm_geterr's buffer until kvm_close. A
  * handle may be used by one thread at a time; a kvm_walk_pages callback
  * and a kvm_open2 resolver may call the library on the same handle.
@@ -247,6 +249,61 @@ struct kinfo_proc *kvm_getprocs(kvm_t *kd, int op, int arg, size_t elemsize,
  */
 char	**kvm_getargv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);
 char	**kvm_getenvv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);
+
+/*
+ * Open files (OpenBSD's kvm_getfiles(3)).
+ *
+ * kvm_getfiles(kd, op, arg, elemsize, &cnt): the open descriptors of the
+ * processes op selects, as an array of *cnt entries owned by the handle
+ * (valid until the next kvm_getfiles); NULL on error. elemsize must be
+ * sizeof(struct kinfo_file). Ops: KERN_FILE_BYPID (arg a pid, -1 for
+ * every process), KERN_FILE_BYUID (arg an effective uid),
+ * KERN_FILE_BYFILE (every open file; arg unused). Kernel threads and
+ * zombies have none.
+ */
+#define	KERN_FILE_BYFILE	1
+#define	KERN_FILE_BYPID		2
+#define	KERN_FILE_BYUID		3
+
+/* f_type values (OpenBSD's). */
+#define	DTYPE_VNODE	1	/* a file, directory, device, FIFO, ... */
+#define	DTYPE_SOCKET	2	/* a socket */
+#define	DTYPE_PIPE	3	/* a pipe (Linux pipe:[ino]) */
+
+/* fd_ofileflags bits (OpenBSD's). */
+#define	UF_EXCLOSE	0x01	/* close on exec */
+
+#define	KVM_KF_PATHLEN	1024	/* f_kvm_path's size */
+
+/*
+ * One open descriptor. Field names are OpenBSD's for what they mean
+ * there; the layout is this library's own. f_kvm_* are its additions.
+ */
+struct kinfo_file {
+	uint64_t f_fileaddr;	/* address of the kernel's struct file */
+	uint64_t f_offset;	/* file position */
+	uint64_t va_fileid;	/* inode number */
+	uint32_t f_flag;	/* open flags as the OS keeps them (Linux O_*,
+				   as /proc/PID/fdinfo's flags; close-on-exec
+				   is in fd_ofileflags) */
+	uint32_t f_type;	/* DTYPE_VNODE, DTYPE_SOCKET, DTYPE_PIPE */
+	uint32_t va_mode;	/* the inode's type and permissions (S_IFMT) */
+	int32_t	 p_pid;		/* process id */
+	int32_t	 fd_fd;		/* descriptor */
+	uint32_t fd_ofileflags;	/* UF_EXCLOSE when close-on-exec */
+	uint32_t p_uid;		/* the process's effective uid (-1: unknown) */
+	uint32_t p_gid;		/* its effective gid (-1: unknown) */
+	uint32_t f_kvm_pathlen;	/* the path's whole length (f_kvm_path may
+				   hold less: cut, NUL-terminated) */
+	char	 p_comm[KI_MAXCOMLEN];	/* the process's command name */
+	char	 f_kvm_pad[4];	/* zero */
+	char	 f_kvm_path[KVM_KF_PATHLEN];	/* what /proc/PID/fd/N links to:
+				   /tmp/x, pipe:[123], socket:[456],
+				   "/tmp/y (deleted)" */
+};
+
+struct kinfo_file *kvm_getfiles(kvm_t *kd, int op, int arg, size_t elemsize,
+	    int *cnt);
 
 /*
  * OpenBSD's savecore calls (kvm_dump(3)). kvm_dump_mkheader makes the

@@ -6,7 +6,7 @@
 //! compiler, pkg-config, ATF or kyua fails these tests: `cargo xtask capi`
 //! installs them.
 
-use kvm::capi::{self, KinfoProc, KvmNlist, KvmPage, Nlist};
+use kvm::capi::{self, KinfoFile, KinfoProc, KvmNlist, KvmPage, Nlist};
 use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -164,6 +164,27 @@ fn header_structs_match_the_rust_definitions() {
         ]
     );
     check!(
+        "struct kinfo_file",
+        KinfoFile,
+        [
+            f_fileaddr,
+            f_offset,
+            va_fileid,
+            f_flag,
+            f_type,
+            va_mode,
+            p_pid,
+            fd_fd,
+            fd_ofileflags,
+            p_uid,
+            p_gid,
+            f_kvm_pathlen,
+            p_comm,
+            f_kvm_pad,
+            f_kvm_path
+        ]
+    );
+    check!(
         "struct kinfo_proc",
         KinfoProc,
         [
@@ -294,7 +315,7 @@ fn ps_as_the_example_prints(core: &Path) -> String {
 }
 
 /// The C examples (`examples/c/NAME.c`).
-const EXAMPLES: [&str; 2] = ["ps", "dmesg"];
+const EXAMPLES: [&str; 3] = ["ps", "dmesg", "fstat"];
 
 #[test]
 fn c_examples_build_with_werror_and_ps_equals_kvm_ps() {
@@ -394,6 +415,63 @@ fn kernel_text(line: &str) -> Option<&str> {
 /// console, in order (the console shows all but debug records until the
 /// workload lowers the level); where makedumpfile wrote the dumps (amd64),
 /// it equals `makedumpfile --dump-dmesg` byte for byte, from the whole ELF
+/// The C fstat (kvm_getfiles) against the guest's own /proc/PID/fd and
+/// fdinfo, for every user process of every lab set (init left out: its
+/// descriptors change between the capture and the stop).
+#[cfg(feature = "lab")]
+#[test]
+fn lab_fstat_example_equals_proc_fd() {
+    let dir = work("lab-fstat");
+    build_examples(&dir);
+    let mut checked = 0;
+    for set in lab_sets() {
+        let out = run(Command::new(dir.join("fstat"))
+            .arg("-M")
+            .arg(set.join("vmcore.elf"))
+            .env("LD_LIBRARY_PATH", lib_dir()));
+        let mut got: std::collections::BTreeMap<u64, Vec<serde_json::Value>> = Default::default();
+        for l in String::from_utf8(out.stdout).unwrap().lines() {
+            let f: Vec<&str> = l.splitn(8, '\t').collect();
+            let [pid, _comm, fd, _type, _ino, flags, pos, path] = f[..] else {
+                panic!("{set:?}: bad fstat line {l:?}");
+            };
+            let cloexec = fd.ends_with('e');
+            let mut flags = u32::from_str_radix(flags.trim_start_matches('0'), 8).unwrap_or(0);
+            if cloexec {
+                flags |= 0o2000000; // O_CLOEXEC, as fdinfo shows it
+            }
+            got.entry(pid.parse().unwrap())
+                .or_default()
+                .push(serde_json::json!({
+                    "fd": fd.trim_end_matches('e').parse::<u64>().unwrap(),
+                    "path": path,
+                    "pos": pos.parse::<u64>().unwrap(),
+                    "flags": format!("0{flags:o}"),
+                }));
+        }
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(set.join("truth.json")).unwrap())
+                .unwrap();
+        for p in truth["processes"].as_array().unwrap() {
+            if p["kthread"] == true || p["state"] == "Z" || p["pid"] == 1 {
+                continue;
+            }
+            let want = p["fds"]
+                .as_array()
+                .expect("truth.json has fds (run `cargo xtask fixtures`)");
+            let pid = p["pid"].as_u64().unwrap();
+            assert_eq!(
+                got.get(&pid).cloned().unwrap_or_default(),
+                *want,
+                "{set:?}: pid {pid}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} processes compared");
+    eprintln!("fstat (kvm_getfiles): the descriptors of {checked} processes equal /proc");
+}
+
 /// dump and from the `-d 31` one (the log is never filtered out).
 #[cfg(feature = "lab")]
 #[test]

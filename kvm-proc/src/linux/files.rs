@@ -54,12 +54,13 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         let fd_array = self.ptr(fdt, need(k, "fdtable.fd")?)?;
         let cloexec = self.ptr(fdt, need(k, "fdtable.close_on_exec")?)?;
         let off = |m: &'static str| need(k, m);
-        let (f_path, f_flags, f_pos, f_inode, i_mode) = (
+        let (f_path, f_flags, f_pos, f_inode, i_mode, i_ino) = (
             off("file.f_path")?,
             off("file.f_flags")?,
             off("file.f_pos")?,
             off("file.f_inode")?,
             off("inode.i_mode")?,
+            off("inode.i_ino")?,
         );
         let mut out = Vec::new();
         // The table in pages of pointers, not a slot at a time.
@@ -87,10 +88,11 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 let inode = self.ptr(file, f_inode)?;
                 let mut mode = [0u8; 2];
                 self.mem().read_virt_exact(at(inode, i_mode)?, &mut mode)?;
+                let mode = u16::from_le_bytes(mode);
                 let path = self.d_path(&pl, mnt, dentry, root)?;
                 let kind = match path.starts_with(b"anon_inode:") {
                     true => "anon_inode",
-                    false => kind(u16::from_le_bytes(mode)),
+                    false => kind(mode),
                 };
                 out.push(OpenFile {
                     fd,
@@ -98,6 +100,9 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                     flags,
                     pos: self.ptr(file, f_pos)? as i64,
                     kind,
+                    mode,
+                    inode: self.ptr(inode, i_ino)?,
+                    file,
                 });
             }
             fd += n;

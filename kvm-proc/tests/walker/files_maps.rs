@@ -154,18 +154,25 @@ fn files_across_mounts() {
     let linux = Linux::new(&fs.k).unwrap();
     let got = linux.files(fs.task).unwrap();
     let want = [
-        (0, &b"/dev/null"[..], 0o100_001, 0, "char"),
-        (3, b"/tmp/x", 0o2_100_002, 7, "file"),
-        (9, b"/tmp/gone (deleted)", 0o100_000, 0, "file"),
-    ]
-    .map(|(fd, path, flags, pos, kind)| OpenFile {
-        fd,
-        path: path.to_vec(),
-        flags,
-        pos,
-        kind,
-    });
-    assert_eq!(got, want);
+        (0, &b"/dev/null"[..], 0o100_001, 0, "char", S_IFCHR, 6),
+        (3, b"/tmp/x", 0o2_100_002, 7, "file", S_IFREG, 3),
+        (9, b"/tmp/gone (deleted)", 0o100_000, 0, "file", S_IFREG, 4),
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, (fd, path, flags, pos, kind, mode, inode)) in got.iter().zip(want) {
+        let w = OpenFile {
+            fd,
+            path: path.to_vec(),
+            flags,
+            pos,
+            kind,
+            mode,
+            inode,
+            file: g.file,
+        };
+        assert_eq!(g, &w);
+        assert_eq!(fs.k.peek_u64(fs.fds + 8 * u64::from(fd)), g.file);
+    }
 }
 
 #[test]

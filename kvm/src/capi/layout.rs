@@ -110,6 +110,43 @@ pub struct KinfoProc {
     pub p_kvm_pad: [c_char; 10],
 }
 
+/// The `KERN_FILE_*` ops of `kvm_getfiles`.
+pub const KERN_FILE_BYFILE: c_int = 1;
+pub const KERN_FILE_BYPID: c_int = 2;
+pub const KERN_FILE_BYUID: c_int = 3;
+
+/// OpenBSD's `f_type` values (`DTYPE_*`).
+pub const DTYPE_VNODE: u32 = 1;
+pub const DTYPE_SOCKET: u32 = 2;
+pub const DTYPE_PIPE: u32 = 3;
+
+/// `fd_ofileflags`: close on exec (OpenBSD's `UF_EXCLOSE`).
+pub const UF_EXCLOSE: u32 = 0x01;
+
+/// `KVM_KF_PATHLEN`: `f_kvm_path`'s size.
+pub const KVM_KF_PATHLEN: usize = 1024;
+
+/// `struct kinfo_file`: OpenBSD's field names, this library's layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KinfoFile {
+    pub f_fileaddr: u64,
+    pub f_offset: u64,
+    pub va_fileid: u64,
+    pub f_flag: u32,
+    pub f_type: u32,
+    pub va_mode: u32,
+    pub p_pid: i32,
+    pub fd_fd: i32,
+    pub fd_ofileflags: u32,
+    pub p_uid: u32,
+    pub p_gid: u32,
+    pub f_kvm_pathlen: u32,
+    pub p_comm: [c_char; KI_MAXCOMLEN],
+    pub f_kvm_pad: [c_char; 4],
+    pub f_kvm_path: [c_char; KVM_KF_PATHLEN],
+}
+
 /// `struct kvm_page` (FreeBSD's, version 2).
 #[repr(C)]
 #[derive(Debug)]

@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 
 mod dump;
+mod files;
 mod layout;
 mod memory;
 mod nlist;
@@ -54,6 +55,8 @@ pub struct Handle {
     /// The last `kvm_getargv` and `kvm_getenvv` answers.
     argv: CStrings,
     envv: CStrings,
+    /// The last `kvm_getfiles` answer.
+    files: Vec<KinfoFile>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -74,6 +77,7 @@ impl Handle {
             sources: Vec::new(),
             argv: CStrings::default(),
             envv: CStrings::default(),
+            files: Vec::new(),
         }
     }
 
