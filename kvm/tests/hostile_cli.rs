@@ -300,3 +300,46 @@ fn a_file_that_is_no_memory_image_is_refused_by_name() {
     let err = error(&["info", "-M", e]);
     assert!(err.starts_with(&format!("kvm: {e}: ")), "{err}");
 }
+
+/// The committed fixture is cut to the pages `ps` reads: stacks, file
+/// tables and VMAs are not in it. `bt`, `files` and `maps` say so, each
+/// with exit status 1 (`files` after the processes it could list, none
+/// here), never an empty answer with status 0.
+#[test]
+fn what_a_cut_dump_lacks_is_said() {
+    let core = fixture();
+    let core = core.to_str().unwrap();
+    let e = error(&["files", "-M", core]);
+    assert!(
+        e.contains("open files of 71 processes could not be read"),
+        "{e}"
+    );
+    assert!(e.contains("was excluded from the dump"), "{e}");
+    let e = error(&["maps", "--pid", "1", "-M", core]);
+    assert!(e.contains("excluded from the dump"), "{e}");
+    let e = error(&["maps", "--pid", "99999", "-M", core]);
+    assert!(e.contains("no process 99999"), "{e}");
+    // amd64: the BTF pages naming the ORC entry's layout are not in it.
+    let e = error(&["bt", "--pid", "1", "-M", core]);
+    assert!(e.contains("excluded from the dump"), "{e}");
+    // arm64 reads the saved context, then its stack is missing: the
+    // first frame, named, and the reason.
+    let arm = fixture()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("arm64-kaslr/vmcore.kdump.xz");
+    let out = kvm(&["bt", "--pid", "1", "--json", "-M", arm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["end"], "broken", "{v}");
+    assert!(
+        v[0]["error"].as_str().unwrap().contains("not readable"),
+        "{v}"
+    );
+    let frames = v[0]["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 1, "{v}");
+    assert!(frames[0]["module"].is_null(), "{v}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 1 backtraces end before"));
+}

@@ -434,7 +434,7 @@ fn symbolize<'a>(
             f.function = Some(name);
             f.offset = Some(f.pc.wrapping_sub(addr));
         }
-    } else if let Some(s) = module(a) {
+    } else if let Some(s) = text.module(a).and(module(a)) {
         f.function = Some(s.name.clone());
         f.offset = Some(f.pc.wrapping_sub(s.addr));
         f.module = Some(s.module.clone());

@@ -278,8 +278,16 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 let off = |m: &str, d: u64| k.offset_of(m).unwrap_or(d);
                 // r15 r14 r13 r12 bx bp ret_addr (arch/x86/include/asm/switch_to.h).
                 let size = k.size_of("inactive_task_frame").unwrap_or(56);
-                let bp = self.ptr(sp, off("inactive_task_frame.bp", 40))?;
-                let ip = self.ptr(sp, off("inactive_task_frame.ret_addr", 48))?;
+                // The frame is on the stack: memory a dump may lack, which
+                // ends this task's unwind, not the caller's listing.
+                let frame = (|| {
+                    let bp = self.ptr(sp, off("inactive_task_frame.bp", 40))?;
+                    Ok((bp, self.ptr(sp, off("inactive_task_frame.ret_addr", 48))?))
+                })();
+                let (bp, ip) = match frame {
+                    Ok(v) => v,
+                    Err(e) => return Ok(broken(e, "orc", from)),
+                };
                 // A task that never ran returns into ret_from_fork, whose
                 // first instruction is exact.
                 let fork = w.text.forks.contains(&ip);
@@ -382,6 +390,16 @@ pub(crate) fn fuzz_walk(
     let st = arm64::State { pc: at, fp: at };
     let (frames, _) = w.records(st, at, false, arm64::pac_mask(48));
     assert!(frames.len() <= MAX_FRAMES);
+}
+
+/// No frames: the first could not be read.
+fn broken(e: Error, unwinder: &'static str, from: &'static str) -> Backtrace {
+    Backtrace {
+        frames: Vec::new(),
+        end: StackEnd::Broken(format!("{e}")),
+        unwinder,
+        from,
+    }
 }
 
 fn user_mode(unwinder: &'static str, from: &'static str) -> Backtrace {

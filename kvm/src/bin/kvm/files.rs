@@ -27,10 +27,12 @@ pub fn run(a: Args) -> Result {
     if let (Some(pid), true) = (a.pid, procs.is_empty()) {
         return Err(format!("no process {pid} in the dump").into());
     }
-    let mut rows = Vec::new();
+    // A process whose table cannot be read is said, the others listed.
+    let (mut rows, mut failed) = (Vec::new(), Vec::new());
     for p in &procs {
-        for f in kvm.getfiles(p)? {
-            rows.push((p.pid, f));
+        match kvm.getfiles(p) {
+            Ok(files) => rows.extend(files.into_iter().map(|f| (p.pid, f))),
+            Err(e) => failed.push(format!("pid {}: {e}", p.pid)),
         }
     }
     let out = std::io::stdout();
@@ -67,6 +69,15 @@ pub fn run(a: Args) -> Result {
                 printable(&String::from_utf8_lossy(&f.path))
             )?;
         }
+    }
+    out.flush()?;
+    if !failed.is_empty() {
+        return Err(format!(
+            "the open files of {} processes could not be read ({})",
+            failed.len(),
+            failed.join("; ")
+        )
+        .into());
     }
     Ok(())
 }
