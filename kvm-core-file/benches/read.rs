@@ -170,6 +170,7 @@ fn synth(pages: u64) -> Synth {
         pc: 0xffff_ffff_8100_0000,
         sp: 0xffff_c900_0000_3f00,
         fp: None,
+        regs: Vec::new(),
         cr3: Some(0x2a0a000),
         cr4: Some(0x3606f0),
     }];

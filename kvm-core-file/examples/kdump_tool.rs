@@ -131,6 +131,7 @@ fn synth(args: &[String]) -> Res<ExitCode> {
         pc: 0xffff_ffff_8100_0000,
         sp: 0xffff_c900_0000_3f00,
         fp: None,
+        regs: Vec::new(),
         cr3: Some(0x2a0a000),
         cr4: Some(0x3606f0),
     }];
@@ -359,6 +360,7 @@ fn seeds(args: &[String]) -> Res<ExitCode> {
         pc: 2,
         sp: 3,
         fp: None,
+        regs: Vec::new(),
         cr3: Some(0x1000),
         cr4: Some(0),
     }];

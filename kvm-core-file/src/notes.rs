@@ -3,6 +3,7 @@
 //! (FORMATS.md §2.3).
 
 use crate::{Error, Result, VmCoreInfo};
+use alloc::vec::Vec;
 use kvm_core::Endian;
 use kvm_core::{Arch, CpuState, OsHint, SourceInfo};
 
@@ -85,6 +86,18 @@ pub fn prstatus(arch: Arch, desc: &[u8], e: Endian) -> Option<CpuState> {
     };
     // pr_reg: x86-64 user_regs_struct (rbp 4th, rip 16th, rsp 19th),
     // arm64 x0..x30, sp, pc; i386 (ebp 5th, eip 12th, esp 15th).
+    let (words, width, at) = match (arch, desc.len()) {
+        (Arch::X86_64, 336) => (27, 8, 112),
+        (Arch::Aarch64, 392) => (34, 8, 112),
+        (Arch::I386, 144) => (17, 4, 72),
+        _ => return None,
+    };
+    let regs = (0..words)
+        .map(|i| match width {
+            8 => u64_at(at + 8 * i),
+            _ => u32_at(at + 4 * i).map(u64::from),
+        })
+        .collect::<Option<Vec<u64>>>()?;
     let (pc, sp, fp, pid_off) = match (arch, desc.len()) {
         (Arch::X86_64, 336) => (
             u64_at(112 + 16 * 8)?,
@@ -111,6 +124,7 @@ pub fn prstatus(arch: Arch, desc: &[u8], e: Endian) -> Option<CpuState> {
         pc,
         sp,
         fp: Some(fp),
+        regs,
         cr3: None,
         cr4: None,
     })

@@ -41,7 +41,7 @@ impl OsHint {
 }
 
 /// Registers of one CPU at the time of the dump.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CpuState {
     /// `pr_pid` of NT_PRSTATUS: the task running on the CPU (kdump), or
     /// the CPU number + 1 (QEMU).
@@ -52,6 +52,10 @@ pub struct CpuState {
     pub sp: u64,
     /// Frame pointer (x86 `rbp`/`ebp`, arm64 `x29`), where the note has it.
     pub fp: Option<u64>,
+    /// Every register of the note's `pr_reg`, in its order (x86-64's
+    /// `user_regs_struct`: 27, r15 first; arm64: x0–x30, sp, pc, pstate;
+    /// i386: 17, ebx first); empty when the source has no such note.
+    pub regs: Vec<u64>,
     /// CR3 (x86, from QEMU's CPU-state note).
     pub cr3: Option<u64>,
     /// CR4 (x86, from QEMU's CPU-state note).

@@ -38,8 +38,10 @@ pub struct PanicInfo {
     pub comm: Option<String>,
     /// When (ns since boot, the log's clock).
     pub time_ns: Option<u64>,
-    /// The panicking CPU's registers from the dump's CPU notes (those the
-    /// source keeps: program counter, stack and frame pointers).
+    /// The panicking CPU's registers from the dump's CPU notes: every
+    /// register of its `NT_PRSTATUS` (x86-64 27, arm64 34), or the
+    /// program counter, stack and frame pointers where the source keeps
+    /// only those.
     pub registers: Option<Registers>,
     /// The panicking task's backtrace.
     pub backtrace: Option<Backtrace>,

@@ -308,9 +308,23 @@ fn make_notes(info: &SourceInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u
     let mut d = Out { b: Vec::new(), e };
     for cpu in &info.cpus {
         d.b.clear();
+        // Every register the source kept, then pc, sp and fp over them
+        // (a source without the whole set gives those three).
+        let (words, width, at) = match info.arch {
+            Some(Arch::X86_64) => (27, 8, 112),
+            Some(Arch::Aarch64) => (34, 8, 112),
+            Some(Arch::I386) => (17, 4, 72),
+            _ => (0, 8, 0),
+        };
+        let all = |d: &mut Out| {
+            for (i, &r) in cpu.regs.iter().take(words).enumerate() {
+                d.put(at + width * i, r, width);
+            }
+        };
         match info.arch {
             Some(Arch::X86_64) => {
                 d.b.resize(336, 0);
+                all(&mut d);
                 d.put(32, u64::from(cpu.pid), 4);
                 d.put(112 + 16 * 8, cpu.pc, 8);
                 d.put(112 + 19 * 8, cpu.sp, 8);
@@ -318,6 +332,7 @@ fn make_notes(info: &SourceInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u
             }
             Some(Arch::Aarch64) => {
                 d.b.resize(392, 0);
+                all(&mut d);
                 d.put(32, u64::from(cpu.pid), 4);
                 d.put(112 + 32 * 8, cpu.pc, 8);
                 d.put(112 + 31 * 8, cpu.sp, 8);
@@ -325,6 +340,7 @@ fn make_notes(info: &SourceInfo, e: Endian, vmcoreinfo: Option<&[u8]>) -> (Vec<u
             }
             Some(Arch::I386) => {
                 d.b.resize(144, 0);
+                all(&mut d);
                 d.put(24, u64::from(cpu.pid), 4);
                 d.put(72 + 12 * 4, cpu.pc, 4);
                 d.put(72 + 15 * 4, cpu.sp, 4);

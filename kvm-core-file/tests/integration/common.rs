@@ -92,25 +92,29 @@ NUMBER(phys_base)=-115343360\nKERNELOFFSET=9000000\nCRASHTIME=1700000000\n",
         )
         .unwrap(),
     );
-    info.cpus = vec![
-        CpuState {
-            pid: 1234,
-            pc: 0xffff_ffff_8100_1000,
-            sp: 0xffff_c900_0001_3f00,
-            fp: Some(0xffff_c900_0001_3f40),
-            cr3: Some(0x1_2345_6000),
-            cr4: Some(0x3606f0),
-        },
-        CpuState {
-            pid: 0,
-            pc: 0xffff_ffff_8100_2000,
-            sp: 0xffff_c900_0002_3f00,
-            fp: Some(0xffff_c900_0002_3f40),
-            cr3: Some(0x1_2345_6000),
-            cr4: Some(0x3606f0),
-        },
-    ];
+    info.cpus = [
+        (1234, 0xffff_ffff_8100_1000, 0xffff_c900_0001_3f00),
+        (0, 0xffff_ffff_8100_2000, 0xffff_c900_0002_3f00),
+    ]
+    .map(|(pid, pc, sp)| CpuState {
+        pid,
+        pc,
+        sp,
+        fp: Some(sp + 0x40),
+        regs: x86_64_regs(pc, sp, sp + 0x40),
+        cr3: Some(0x1_2345_6000),
+        cr4: Some(0x3606f0),
+    })
+    .to_vec();
     info
+}
+
+/// An x86-64 `pr_reg` (`user_regs_struct`): every register a value of
+/// its own, rbp, rip and rsp where they belong.
+pub fn x86_64_regs(pc: u64, sp: u64, fp: u64) -> Vec<u64> {
+    let mut r: Vec<u64> = (0..27).map(|i| 0x5a00 + i).collect();
+    (r[4], r[16], r[19]) = (fp, pc, sp);
+    r
 }
 
 /// Memory of `pages` pages of `page_size` in three ranges with holes

@@ -166,6 +166,10 @@ NUMBER(kimage_voffset)=0xffff7fff40000000\nNUMBER(VA_BITS)=48\nNUMBER(PHYS_OFFSE
                 c.pc &= 0xffff_ffff;
                 c.sp &= 0xffff_ffff;
                 c.fp = c.fp.map(|f| f & 0xffff_ffff);
+                // i386's pr_reg: 17 words, ebp 5th, eip 12th, esp 15th.
+                let mut r: Vec<u64> = (0..17).map(|i| 0x3300 + i).collect();
+                (r[5], r[12], r[15]) = (c.fp.unwrap_or(0), c.pc, c.sp);
+                c.regs = r;
             }
         }
     }

@@ -401,16 +401,35 @@ impl Os for LinuxOs {
     }
 }
 
-/// A CPU note's registers by the architecture's names.
+/// x86-64's `user_regs_struct`, the order of its `pr_reg`.
+const X86_64_REGS: [&str; 27] = [
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
+    "gs",
+];
+
+/// arm64's `user_pt_regs`: x0–x30, sp, pc, pstate.
+const AARCH64_REGS: [&str; 34] = [
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
+    "x28", "x29", "x30", "sp", "pc", "pstate",
+];
+
+/// A CPU note's registers by the architecture's names: all of `pr_reg`
+/// where the source kept it, else the program counter, stack and frame
+/// pointers.
 fn registers(arch: Option<kvm_core::Arch>, c: &CpuState) -> Option<Registers> {
-    let names = match arch? {
-        kvm_core::Arch::X86_64 => ["rip", "rsp", "rbp"],
-        kvm_core::Arch::Aarch64 => ["pc", "sp", "x29"],
+    let (all, few): (&[&'static str], [&'static str; 3]) = match arch? {
+        kvm_core::Arch::X86_64 => (&X86_64_REGS, ["rip", "rsp", "rbp"]),
+        kvm_core::Arch::Aarch64 => (&AARCH64_REGS, ["pc", "sp", "x29"]),
         _ => return None,
     };
-    let mut v: Registers = alloc::vec![(names[0], c.pc), (names[1], c.sp)];
+    if c.regs.len() == all.len() {
+        return Some(all.iter().copied().zip(c.regs.iter().copied()).collect());
+    }
+    let mut v: Registers = alloc::vec![(few[0], c.pc), (few[1], c.sp)];
     if let Some(fp) = c.fp {
-        v.push((names[2], fp));
+        v.push((few[2], fp));
     }
     Some(v)
 }
@@ -450,7 +469,7 @@ fn cpu_state(info: &SourceInfo, cpu: u32, tid: u32) -> Option<CpuState> {
         true => cpus.get(cpu as usize),
         false => cpus.iter().find(|c| c.pid == tid),
     }?;
-    (c.pc != 0).then_some(*c)
+    (c.pc != 0).then(|| c.clone())
 }
 
 /// Whether the CPU notes are QEMU's: `pr_pid` 1, 2, … in CPU order.

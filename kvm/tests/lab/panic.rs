@@ -80,11 +80,13 @@ fn panic_equals_the_console_on_the_panic_dumps() {
                 truth["time_us"].as_u64().unwrap(),
                 "{who}: time"
             );
+            // Every register of the CPU's note.
             let r = got["registers"].as_object().expect("registers");
-            let names: Vec<&str> = r.keys().map(String::as_str).collect();
-            let mut want: Vec<&str> = regs.to_vec();
-            want.sort_unstable();
-            assert_eq!(names, want, "{who}: registers");
+            let count = if set.arch() == "x86_64" { 27 } else { 34 };
+            assert_eq!(r.len(), count, "{who}: registers {r:?}");
+            for name in regs {
+                assert!(r.contains_key(name), "{who}: no {name} in {r:?}");
+            }
             // The backtrace starts at the CPU's program counter.
             let frames = got["backtrace"].as_array().expect("a backtrace");
             assert_eq!(hex(&frames[0]["pc"]), hex(&r[regs[0]]), "{who}: first pc");

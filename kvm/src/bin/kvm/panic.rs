@@ -76,8 +76,14 @@ fn human(out: &mut impl Write, p: &PanicInfo) -> std::io::Result<()> {
             t % 1_000_000_000 / 1000
         )?;
         if let Some(r) = &p.registers {
-            let regs: Vec<String> = r.iter().map(|(n, v)| format!("{n}: {v:016x}")).collect();
-            writeln!(out, "  {}", regs.join("  "))?;
+            // Three a line, as crash prints them.
+            for line in r.chunks(3) {
+                let regs: Vec<String> = line
+                    .iter()
+                    .map(|(n, v)| format!("{n:>8}: {v:016x}"))
+                    .collect();
+                writeln!(out, "  {}", regs.join(" "))?;
+            }
         }
         match &p.backtrace {
             Some(b) => human_frames(out, b)?,
