@@ -322,8 +322,8 @@ fn what_a_cut_dump_lacks_is_said() {
     // amd64: the BTF pages naming the ORC entry's layout are not in it.
     let e = error(&["bt", "--pid", "1", "-M", core]);
     assert!(e.contains("excluded from the dump"), "{e}");
-    // arm64 reads the saved context, then its stack is missing: the
-    // first frame, named, and the reason.
+    // arm64 reads the saved context, but the kernel's own text bounds
+    // are not in the cut dump: no frame is named by guesswork.
     let arm = fixture()
         .parent()
         .unwrap()
@@ -334,12 +334,8 @@ fn what_a_cut_dump_lacks_is_said() {
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["end"], "broken", "{v}");
-    assert!(
-        v[0]["error"].as_str().unwrap().contains("not readable"),
-        "{v}"
-    );
-    let frames = v[0]["frames"].as_array().unwrap();
-    assert_eq!(frames.len(), 1, "{v}");
-    assert!(frames[0]["module"].is_null(), "{v}");
+    let why = v[0]["error"].as_str().unwrap();
+    assert!(why.contains("kernel's text is not known"), "{v}");
+    assert_eq!(v[0]["frames"].as_array().unwrap().len(), 0, "{v}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 1 backtraces end before"));
 }

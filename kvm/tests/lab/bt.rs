@@ -88,7 +88,17 @@ fn bt_equals_proc_stack_on_every_dump() {
                     let end = b["end"].as_str().unwrap();
                     *ends.entry(end.to_string()).or_insert(0) += 1;
                     if !matches!(end, "complete" | "user mode" | "exited") {
-                        bad.push(format!("{who}: ends {end}: {}", b["error"]));
+                        // A running CPU caught outside the kernel's text
+                        // (arm64's KPTI trampoline, entered from user mode
+                        // by the burner) has nothing to unwind: said so.
+                        let outside = b["running"] == true
+                            && b["frames"].as_array().is_some_and(Vec::is_empty)
+                            && b["error"]
+                                .as_str()
+                                .is_some_and(|e| e.contains("is not in the kernel's text"));
+                        if !outside {
+                            bad.push(format!("{who}: ends {end}: {}", b["error"]));
+                        }
                         continue;
                     }
                     let frames = b["frames"].as_array().unwrap();

@@ -39,7 +39,10 @@ pub(super) fn strip(pc: u64, mask: u64) -> u64 {
 /// return address. `None` at the final (all-zero) record.
 pub(super) fn step(w: &Walk<'_>, st: &mut State, mask: u64) -> Result<Option<u64>> {
     let fp = st.fp;
-    if fp == 0 {
+    // 0, or a user address: the chain goes on in user space (a CPU
+    // caught in the kernel's entry from user mode, before the kernel's
+    // first frame record, still holds the user's x29).
+    if fp & (1 << 55) == 0 {
         return Ok(None);
     }
     if fp & 7 != 0 {

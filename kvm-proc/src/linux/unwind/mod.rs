@@ -85,6 +85,20 @@ impl Walk<'_> {
         first: Frame,
         mut next: impl FnMut() -> Result<Option<Frame>>,
     ) -> (Vec<Frame>, StackEnd) {
+        // A first pc outside the kernel's text: a CPU in code kallsyms
+        // does not cover (arm64's KPTI entry trampoline runs from an alias
+        // in the fixmap; firmware), or a corrupt saved context.
+        if self.text.kernel.is_empty() {
+            let why = "the kernel's text is not known: _stext and _etext could not be looked up (memory missing from the dump?)";
+            return (Vec::new(), StackEnd::Broken(why.into()));
+        }
+        if !self.text.contains(first.lookup_addr()) {
+            let why = format!(
+                "the program counter {:#x} is not in the kernel's text (an entry trampoline, firmware, or a corrupt context)",
+                first.pc
+            );
+            return (Vec::new(), StackEnd::Broken(why));
+        }
         let mut frames = alloc::vec![first];
         loop {
             if frames.len() >= MAX_FRAMES {
@@ -482,6 +496,15 @@ mod tests {
         let (pcs, end) = arm64_walk(&m, LO + 0x100);
         assert_eq!(pcs, [PC, PC + 0x100, PC + 0x200]);
         assert_eq!(end, StackEnd::Complete);
+    }
+
+    /// A CPU caught entering the kernel from user mode: its x29 is still
+    /// the user's, the kernel stack holds no record yet.
+    #[test]
+    fn a_user_frame_pointer_ends_the_kernel_stack() {
+        let m = Mem::new(LO, THREAD_SIZE as usize);
+        let (pcs, end) = arm64_walk(&m, 0x0000_ffff_f2eb_5400);
+        assert_eq!((pcs, end), (alloc::vec![PC], StackEnd::Complete));
     }
 
     #[test]
