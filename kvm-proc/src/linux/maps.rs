@@ -214,19 +214,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
             }
             let fl = self.ptr(vma, flags)?;
             let f = self.ptr(vma, file)?;
-            let mut m = Mapping {
-                start: s,
-                end: e,
-                read: fl & VM_READ != 0,
-                write: fl & VM_WRITE != 0,
-                exec: fl & VM_EXEC != 0,
-                shared: fl & VM_MAYSHARE != 0,
-                offset: 0,
-                major: 0,
-                minor: 0,
-                inode: 0,
-                name: None,
-            };
+            let mut m = bare(s, e, fl);
             if f != 0 {
                 let inode = self.ptr(f, f_inode)?;
                 let dev = self.u32_at(self.ptr(inode, i_sb)?, s_dev)?;
@@ -292,18 +280,30 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         }
         let off = |m: &'static str| need(k, m);
         let fl = self.ptr(gate, off("vm_area_struct.vm_flags")?)?;
-        Ok(Some(Mapping {
-            start: self.ptr(gate, off("vm_area_struct.vm_start")?)?,
-            end: self.ptr(gate, off("vm_area_struct.vm_end")?)?,
-            read: fl & VM_READ != 0,
-            write: fl & VM_WRITE != 0,
-            exec: fl & VM_EXEC != 0,
-            shared: fl & VM_MAYSHARE != 0,
-            offset: 0,
-            major: 0,
-            minor: 0,
-            inode: 0,
-            name: Some(b"[vsyscall]".to_vec()),
-        }))
+        let mut m = bare(
+            self.ptr(gate, off("vm_area_struct.vm_start")?)?,
+            self.ptr(gate, off("vm_area_struct.vm_end")?)?,
+            fl,
+        );
+        m.name = Some(b"[vsyscall]".to_vec());
+        Ok(Some(m))
+    }
+}
+
+/// A mapping of `[start, end)` with `vm_flags`' permissions and nothing
+/// behind it yet (no file, no name).
+fn bare(start: u64, end: u64, vm_flags: u64) -> Mapping {
+    Mapping {
+        start,
+        end,
+        read: vm_flags & VM_READ != 0,
+        write: vm_flags & VM_WRITE != 0,
+        exec: vm_flags & VM_EXEC != 0,
+        shared: vm_flags & VM_MAYSHARE != 0,
+        offset: 0,
+        major: 0,
+        minor: 0,
+        inode: 0,
+        name: None,
     }
 }
