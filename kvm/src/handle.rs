@@ -73,13 +73,8 @@ impl Kvm {
     pub fn set_kernel_file(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         crate::open::check_file_kind(path, false)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
-        let table = if bytes.starts_with(b"\x7fELF") {
-            SymbolTable::from_elf(&bytes)
-        } else {
-            SymbolTable::from_system_map(&bytes)
-        }
-        .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
+        let table = SymbolTable::open_kernel_file(path)
+            .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
         let at = |e| Error::core(Some(path.to_path_buf()), e);
         let Ok(os) = &self.os else {
             return Ok(());

@@ -2,7 +2,7 @@
 //! ELF files written here for every class and byte order.
 
 use crate::gunzip;
-use kvm_core::VirtAddr;
+use kvm_core::{Error, VirtAddr};
 use kvm_elf::{AddrSpace, SymbolTable};
 
 /// (name, value, size, type letter) from the LLDB yaml next to each kernel
@@ -96,8 +96,38 @@ fn open_elf_from_a_file() {
     std::fs::write(&p, gunzip("kernel-arm64.elf.gz")).unwrap();
     let t = SymbolTable::open(&p).unwrap();
     assert_eq!(t.addr("allproc"), Some(VirtAddr(0xffff_0000_00de_7230)));
+    // Read where its tables are, the same table as from the whole file.
+    let whole = SymbolTable::from_elf(&gunzip("kernel-arm64.elf.gz")).unwrap();
+    let read = SymbolTable::open_kernel_file(&p).unwrap();
+    assert_eq!(read.len(), whole.len());
+    assert!(whole.iter().all(|s| read.addr(s.name).is_some()));
+    // Cut short (its section headers are at the end): an error, not a
+    // shorter table.
+    let bytes = gunzip("kernel-arm64.elf.gz");
+    std::fs::write(&p, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    let cut = SymbolTable::open_kernel_file(&p);
+    assert!(
+        matches!(
+            cut,
+            Err(Error::Malformed("ELF: section headers outside the file"))
+        ),
+        "{cut:?}"
+    );
+    // A large file that is not ELF is no System.map: refused, not read.
+    let big = dir.join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    assert!(matches!(
+        SymbolTable::open_kernel_file(&big),
+        Err(Error::Malformed(m)) if m.contains("larger than 256 MiB")
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(SymbolTable::open_elf(dir.join("missing")).is_err());
+    assert!(matches!(
+        SymbolTable::open_elf(dir.join("missing")),
+        Err(Error::Io { errno: 2 })
+    ));
 }
 
 /// A minimal ELF writer: header, .text/.data/.bss/.rodata, .symtab,
