@@ -434,3 +434,41 @@ fn qemu_style_header_takes_facts_from_vmcoreinfo() {
         .any(|r| r.contains("utsname.machine")));
     check_pages(&*d, &m, 4096, &|_| false);
 }
+
+/// Eight threads read random pages of one compressed kdump through one
+/// shared reader, whose page cache (1,024 pages at most) is far smaller
+/// than the 4,000 pages they read from: every page equals the memory it
+/// was written from, as one thread reads it (drgn's libkdumpfile cache
+/// once crashed on this).
+#[test]
+fn many_threads_share_one_small_cache() {
+    let m = memory(4096, 4000, 0, x86_info());
+    let elf = elf_core(&m);
+    let src = ElfDump::open(elf.as_slice()).unwrap();
+    for c in [Compression::Zlib, Compression::Zstd] {
+        let (plain, _) = write_plain(&src, &KdumpOptions::new(c));
+        let d = kvm_core_file::open(plain).unwrap();
+        let pfns: Vec<u64> = (0..5000)
+            .filter(|&p| expected_page(&m, p, 4096).is_some())
+            .collect();
+        assert!(pfns.len() > 3000);
+        std::thread::scope(|s| {
+            for t in 0..8u64 {
+                let (d, m, pfns) = (&d, &m, &pfns);
+                s.spawn(move || {
+                    let mut rng = crate::common::Rng(0x9e37_79b9 + t);
+                    let mut buf = vec![0u8; 4096];
+                    for _ in 0..3000 {
+                        let pfn = pfns[(rng.next() % pfns.len() as u64) as usize];
+                        let n = d.read_phys(PhysAddr(pfn * 4096), &mut buf).unwrap();
+                        assert_eq!(n, 4096);
+                        assert!(
+                            Some(&buf) == expected_page(m, pfn, 4096).as_ref(),
+                            "{c:?}: thread {t}, pfn {pfn}"
+                        );
+                    }
+                });
+            }
+        });
+    }
+}
