@@ -300,24 +300,16 @@ impl Os for LinuxOs {
             return Ok(None);
         }
         let d = self.data(m)?;
-        let range =
-            |a: &str, b: &str| Some((d.syms.kallsyms(m, a)?.addr, d.syms.kallsyms(m, b)?.addr));
-        let hidden: Vec<(u64, u64)> = [
-            range("__sched_text_start", "__sched_text_end"),
-            range("__lock_text_start", "__lock_text_end"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         let bt = self.backtrace(m, p, t)?;
+        // The backtrace found where the scheduler's text is.
+        let text = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
         let Some(f) = bt
             .frames
             .iter()
-            .find(|f| !hidden.iter().any(|&(s, e)| (s..e).contains(&f.pc)))
+            .find(|f| !text.sched.iter().any(|&(s, e)| (s..e).contains(&f.pc)))
         else {
             return Ok(None);
         };
-        let text = d.code.get().ok_or(Error::Unsupported("no text ranges"))?;
         let mut raw = Frame::at(f.pc, f.sp, true);
         let kernel = |a: u64| d.syms.nearest(m, a);
         let module = |a: u64| self.module_at(m, d, a);

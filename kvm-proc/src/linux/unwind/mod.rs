@@ -43,6 +43,9 @@ pub struct Text {
     /// Where a new task's first switch returns (`ret_from_fork`, and
     /// `ret_from_fork_asm` since 6.7): its first frame is exact.
     pub forks: Vec<u64>,
+    /// The scheduler's and the locks' text (`.sched.text`,
+    /// `.spinlock.text`: the kernel's `in_sched_functions`).
+    pub sched: Vec<(u64, u64)>,
 }
 
 /// A loaded module's code, and (x86-64) where its ORC table is.
@@ -173,11 +176,18 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
     pub fn text(&self) -> Text {
         let k = self.k;
         let mut t = Text::default();
-        for (s, e) in [("_stext", "_etext"), ("_sinittext", "_einittext")] {
-            if let (Some(s), Some(e)) = (k.symbol(s), k.symbol(e)) {
-                t.kernel.push((s, e));
-            }
-        }
+        let range = |s: &str, e: &str| Some((k.symbol(s)?, k.symbol(e)?));
+        t.kernel = [("_stext", "_etext"), ("_sinittext", "_einittext")]
+            .iter()
+            .filter_map(|&(s, e)| range(s, e))
+            .collect();
+        t.sched = [
+            ("__sched_text_start", "__sched_text_end"),
+            ("__lock_text_start", "__lock_text_end"),
+        ]
+        .iter()
+        .filter_map(|&(s, e)| range(s, e))
+        .collect();
         if let (Some(ips), Some(end), Some(entries)) = (
             k.symbol("__start_orc_unwind_ip"),
             k.symbol("__stop_orc_unwind_ip"),
