@@ -10,22 +10,9 @@
 //! `__schedule` and `schedule` and ends in the syscall entry.
 
 use crate::common::kvm_json;
-use crate::sets;
+use crate::{hex, sets};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-
-/// kallsyms.txt: name → address (module symbols too).
-fn kallsyms(set: &crate::Set) -> HashMap<String, u64> {
-    let text = std::fs::read_to_string(set.dir.join("kallsyms.txt")).expect("kallsyms.txt");
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            let _kind = f.next()?;
-            Some((f.next()?.to_string(), addr))
-        })
-        .collect()
-}
 
 /// A frame as /proc/PID/stack names it, without the function's size:
 /// `function+0xoff` (` [module]`).
@@ -56,7 +43,11 @@ fn truth_name(line: &str) -> String {
 #[test]
 fn bt_equals_proc_stack_on_every_dump() {
     for set in sets() {
-        let syms = kallsyms(&set);
+        let syms: HashMap<String, u64> = set
+            .kallsyms_lines()
+            .into_iter()
+            .map(|s| (s.name, s.addr))
+            .collect();
         let range = |a: &str, b: &str| (syms[a], syms[b]);
         let hidden = [
             range("__sched_text_start", "__sched_text_end"),
@@ -127,11 +118,7 @@ fn bt_equals_proc_stack_on_every_dump() {
                     let mine: Vec<String> = frames
                         .iter()
                         .filter(|f| {
-                            let pc = u64::from_str_radix(
-                                f["pc"].as_str().unwrap().trim_start_matches("0x"),
-                                16,
-                            )
-                            .unwrap();
+                            let pc = hex(&f["pc"]);
                             !hidden.iter().any(|&(s, e)| (s..e).contains(&pc))
                         })
                         .map(name)

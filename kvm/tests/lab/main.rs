@@ -53,21 +53,58 @@ impl Set {
         v
     }
 
-    /// The guest's /proc/kallsyms entry for `name`.
+    /// The guest's /proc/kallsyms entry for `name` (the kernel's own,
+    /// not a module's).
     pub fn kallsyms(&self, name: &str) -> Option<u64> {
+        self.kallsyms_lines()
+            .into_iter()
+            .find(|s| s.name == name && s.module.is_none())
+            .map(|s| s.addr)
+    }
+
+    /// Every line of the guest's /proc/kallsyms, in its order.
+    pub fn kallsyms_lines(&self) -> Vec<KallsymsLine> {
         let text = std::fs::read_to_string(self.dir.join("kallsyms.txt")).expect("kallsyms.txt");
-        text.lines().find_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = f.next()?;
-            let _kind = f.next()?;
-            (f.next()? == name && f.next().is_none()).then(|| u64::from_str_radix(addr, 16).ok())?
-        })
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+                let kind = f.next()?.bytes().next()?;
+                let name = f.next()?.to_string();
+                let module = f.next().map(|m| m.trim_matches(['[', ']']).to_string());
+                Some(KallsymsLine {
+                    addr,
+                    kind,
+                    name,
+                    module,
+                })
+            })
+            .collect()
     }
 
     /// The architecture (`x86_64`, `aarch64`).
     pub fn arch(&self) -> &str {
         self.truth["arch"].as_str().expect("arch")
     }
+}
+
+/// One line of /proc/kallsyms.
+#[derive(Debug)]
+pub struct KallsymsLine {
+    /// The address.
+    pub addr: u64,
+    /// The type letter (`T`, `t`, `D`, …).
+    pub kind: u8,
+    /// The symbol's name.
+    pub name: String,
+    /// The module, for a module's symbol.
+    pub module: Option<String>,
+}
+
+/// A `"0x…"` string of kvm's JSON as a number.
+pub fn hex(v: &Value) -> u64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("{v} is not a string"));
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("{v}: not hex"))
 }
 
 fn lab_dir() -> PathBuf {

@@ -12,22 +12,19 @@
 //! after, which kvm's raw program counter then names.
 
 use crate::common::kvm_json;
-use crate::sets;
+use crate::{hex, sets};
 use serde_json::Value;
 
-/// kallsyms.txt's text symbols, by address.
+/// kallsyms.txt's text symbols, by address (the file's order kept among
+/// those at one address).
 fn text_symbols(set: &crate::Set) -> Vec<(u64, String)> {
-    let text = std::fs::read_to_string(set.dir.join("kallsyms.txt")).expect("kallsyms.txt");
-    let mut v: Vec<(u64, String)> = text
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            let kind = f.next()?;
-            matches!(kind, "t" | "T").then(|| Some((addr, f.next()?.to_string())))?
-        })
+    let mut v: Vec<(u64, String)> = set
+        .kallsyms_lines()
+        .into_iter()
+        .filter(|s| matches!(s.kind, b't' | b'T'))
+        .map(|s| (s.addr, s.name))
         .collect();
-    v.sort();
+    v.sort_by_key(|s| s.0);
     v
 }
 
@@ -37,10 +34,6 @@ fn containing(syms: &[(u64, String)], pc: u64) -> Option<&str> {
     let addr = syms[i].0;
     let first = syms.partition_point(|(a, _)| *a < addr);
     Some(&syms[first].1)
-}
-
-fn hex(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 #[test]
