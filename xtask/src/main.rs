@@ -3,6 +3,7 @@
 //! README use: if it passes locally, CI passes.
 
 mod fixtures;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -39,8 +40,8 @@ const TASKS: &[Task] = &[
     ),
     (
         "fuzz",
-        fuzz,
-        "run every fuzz target for KVM_FUZZ_SECS seconds (default 60)",
+        fuzz::fuzz,
+        "the fuzz campaign, corpora seeded from the fixtures ([--seconds N] [--runs N] [TARGET...])",
     ),
     (
         "miri",
@@ -157,6 +158,7 @@ fn ci() -> Result<(), String> {
         ("doc", doc),
         ("nostd", nostd),
         ("fuzz-build", fuzz_build),
+        ("fuzz-smoke", fuzz::smoke),
         ("miri", miri),
         ("fixtures", fixtures::fixtures),
         ("lab", lab),
@@ -430,30 +432,6 @@ fn miri() -> Result<(), String> {
         c.args(["-p", k]);
     }
     run(c)
-}
-
-fn fuzz() -> Result<(), String> {
-    ensure_cargo_fuzz()?;
-    let secs = std::env::var("KVM_FUZZ_SECS").unwrap_or_else(|_| "60".into());
-    let out = Command::new("cargo")
-        .current_dir(project_root())
-        .args(["+nightly", "fuzz", "list"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    for target in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut c = Command::new("cargo");
-        c.current_dir(project_root()).args([
-            "+nightly",
-            "fuzz",
-            "run",
-            "-a",
-            target,
-            "--",
-            &format!("-max_total_time={secs}"),
-        ]);
-        run(c)?;
-    }
-    Ok(())
 }
 
 /// The tests that read the lab's real dumps (release build: they read
