@@ -160,13 +160,15 @@ fn smoke_or_campaign(args: &Args) -> Result<(), String> {
         fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
         let kinds = SEEDS.iter().find(|(n, _)| n == t).map_or(&[][..], |s| s.1);
         let n = seed(&corpus, &seeds, kinds)?;
-        match run_target(t, &corpus, args)? {
-            Ok(line) => summary.push(format!("{t:<20} {line} (seeds {n})")),
+        let line = match run_target(t, &corpus, args)? {
+            Ok(line) => format!("{t:<20} {line} (seeds {n})"),
             Err(line) => {
-                summary.push(format!("{t:<20} CRASHED: {line}"));
                 crashed.push(t.clone());
+                format!("{t:<20} CRASHED: {line}")
             }
-        }
+        };
+        eprintln!("fuzz: {line}");
+        summary.push(line);
     }
     eprintln!("\nfuzz summary:");
     for l in &summary {
