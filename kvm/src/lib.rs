@@ -44,6 +44,7 @@ mod output;
 mod procs;
 pub mod record;
 mod space;
+mod xz;
 
 pub use error::Error;
 pub use flags::OpenFlags;

@@ -9,41 +9,8 @@ use kvm_core_file::FileReader;
 use kvm_dev::{Amended, DoorError};
 use std::path::{Path, PathBuf};
 
-/// The xz container's magic bytes.
-const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
-/// Largest dump unpacked from an .xz file into memory.
-const MAX_XZ_DUMP: u64 = 1 << 30;
 /// The live kernel's memory as an ELF core (Linux).
 const LIVE_KCORE: &str = "/proc/kcore";
-
-fn unxz(path: &Path) -> Result<Vec<u8>, Error> {
-    use std::io::{BufReader, Write};
-    let f = std::fs::File::open(path).map_err(|e| Error::io(Some(path.to_path_buf()), e))?;
-    let mut out = Vec::new();
-    // Cap the output: a small file must not expand into all of memory.
-    struct Capped<'a>(&'a mut Vec<u8>);
-    impl Write for Capped<'_> {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if self.0.len() as u64 + b.len() as u64 > MAX_XZ_DUMP {
-                return Err(std::io::Error::other(
-                    "xz dump larger than 1 GiB: unpack it first",
-                ));
-            }
-            self.0.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    lzma_rs::xz_decompress(&mut BufReader::new(f), &mut Capped(&mut out)).map_err(|e| {
-        Error::io(
-            Some(path.to_path_buf()),
-            std::io::Error::other(format!("xz: {e}")),
-        )
-    })?;
-    Ok(out)
-}
 
 /// A door's error as the facade's.
 fn door(e: DoorError) -> Error {
@@ -68,10 +35,10 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
     let mut magic = [0u8; 6];
     let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
         .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
-    let opened = if magic[..n] == XZ_MAGIC {
+    let opened = if magic[..n] == crate::xz::XZ_MAGIC {
         // A whole-file .xz dump (how small dumps are shipped): unpack
         // into memory, bounded, and detect the format inside.
-        let bytes = unxz(path)?;
+        let bytes = crate::xz::unpack(path, &file)?;
         kvm_core_file::open(bytes)
     } else {
         match kvm_core_file::open(file) {
