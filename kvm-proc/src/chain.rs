@@ -16,23 +16,50 @@ pub fn follow(
     end: u64,
     max: usize,
     what: &'static str,
-    mut next: impl FnMut(u64) -> Result<u64>,
+    next: impl FnMut(u64) -> Result<u64>,
 ) -> Result<Vec<u64>> {
+    let (nodes, stop) = follow_partial(first, end, max, what, next);
+    match stop {
+        None => Ok(nodes),
+        Some((_, e)) => Err(e),
+    }
+}
+
+/// [`follow`], keeping what it found before it stopped: the nodes read
+/// (each once), and, if the chain did not end, the node it stopped at (the one whose
+/// link could not be read, or the one a loop or the bound came back to)
+/// with the reason.
+pub fn follow_partial(
+    first: u64,
+    end: u64,
+    max: usize,
+    what: &'static str,
+    mut next: impl FnMut(u64) -> Result<u64>,
+) -> (Vec<u64>, Option<(u64, Error)>) {
     let mut out = Vec::new();
     let (mut saved, mut power, mut steps) = (end, 1usize, 0usize);
     let mut cur = first;
     while cur != end {
         if cur == saved || out.len() >= max {
-            return Err(Error::Malformed(what));
+            // A loop came back: each node once, in the order first read.
+            let mut once = alloc::collections::BTreeSet::new();
+            out.retain(|n| once.insert(*n));
+            return (out, Some((cur, Error::Malformed(what))));
         }
         out.push(cur);
         steps += 1;
         if steps == power {
             (saved, power, steps) = (cur, power * 2, 0);
         }
-        cur = next(cur)?;
+        cur = match next(cur) {
+            Ok(n) => n,
+            Err(e) => {
+                let at = out.pop().expect("pushed above");
+                return (out, Some((at, e)));
+            }
+        };
     }
-    Ok(out)
+    (out, None)
 }
 
 #[cfg(test)]
@@ -70,5 +97,25 @@ mod tests {
         assert_eq!(run(1, 0, &[0, 2, 3, 4, 0], 3), Err(Error::Malformed(WHAT)));
         // An unreadable link is that read's error.
         assert_eq!(run(1, 0, &[0, 9], 10), Err(Error::NotInMemory { pa: 9 }));
+    }
+
+    #[test]
+    fn a_partial_walk_keeps_the_nodes_before_the_break() {
+        let links = [0u64, 2, 3, 9];
+        let r = follow_partial(1, 0, 10, WHAT, |n| {
+            links
+                .get(n as usize)
+                .copied()
+                .ok_or(Error::NotInMemory { pa: n })
+        });
+        // Node 9's link cannot be read: 1, 2, 3 are kept, and 9 is where
+        // it stopped.
+        assert_eq!(
+            r,
+            (
+                alloc::vec![1, 2, 3],
+                Some((9, Error::NotInMemory { pa: 9 }))
+            )
+        );
     }
 }

@@ -238,4 +238,36 @@ pub struct Process {
     pub task: u64,
     /// Threads, leader first.
     pub threads: Vec<Thread>,
+    /// Why the process could not be read, when it could not: then only
+    /// `pid` (0 when even that is unknown) and `task` are known, and
+    /// every other field is empty or `None`.
+    pub unavailable: Option<kvm_core::Error>,
+}
+
+impl Process {
+    /// A process known only by its pid and `task_struct` address, which
+    /// could not be read for the reason `why`.
+    pub fn unavailable(pid: u32, task: u64, why: kvm_core::Error) -> Process {
+        Process {
+            pid,
+            ppid: None,
+            pgrp: None,
+            session: None,
+            uid: None,
+            gid: None,
+            euid: None,
+            egid: None,
+            state: None,
+            comm: String::new(),
+            kthread: None,
+            tty_nr: None,
+            tty: None,
+            start_time_ns: None,
+            rss_pages: None,
+            vsize_pages: None,
+            task,
+            threads: Vec::new(),
+            unavailable: Some(why),
+        }
+    }
 }

@@ -228,6 +228,7 @@ fn thread(tid: u32, task: u64, name: &str, cpu: Option<u32>, crashed: bool, seed
 
 fn process(pid: u32, comm: &str, task: u64, threads: Vec<Thread>) -> Process {
     Process {
+        unavailable: None,
         pid,
         ppid: None,
         pgrp: None,

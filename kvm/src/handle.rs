@@ -291,12 +291,23 @@ impl Kvm {
     /// The arguments of `p` (`kvm_getargv`), read through its own page
     /// tables; an error when part of them is not in the dump.
     pub fn getargv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.readable(p)?;
         self.strings(self.with_os(|os, m| os.argv(m, p))?)
     }
 
     /// The environment of `p` (`kvm_getenvv`).
     pub fn getenvv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.readable(p)?;
         self.strings(self.with_os(|os, m| os.envv(m, p))?)
+    }
+
+    /// An error for a process the OS layer listed as unreadable
+    /// ([`Process::unavailable`]): nothing more can be read of it.
+    fn readable(&self, p: &Process) -> Result<(), Error> {
+        match &p.unavailable {
+            Some(why) => Err(self.fail(*why)),
+            None => Ok(()),
+        }
     }
 
     fn strings(&self, s: Strings) -> Result<Vec<String>, Error> {
@@ -329,18 +340,21 @@ impl Kvm {
     /// followed to its end gives the frames read and says why
     /// ([`Backtrace::end`](kvm_proc::Backtrace::end)).
     pub fn backtrace(&self, p: &Process, t: &Thread) -> Result<Backtrace, Error> {
+        self.readable(p)?;
         self.with_os(|os, m| os.backtrace(m, p, t))
     }
 
     /// Where thread `t` of `p` sleeps (`/proc/PID/wchan`, ps's WCHAN):
     /// the function it waits in; `None` when it runs or is runnable.
     pub fn wchan(&self, p: &Process, t: &Thread) -> Result<Option<String>, Error> {
+        self.readable(p)?;
         self.with_os(|os, m| os.wchan(m, p, t))
     }
 
     /// The memory map of `p` (`/proc/PID/maps`), lowest address first;
     /// empty for a process without an address space.
     pub fn maps(&self, p: &Process) -> Result<Vec<Mapping>, Error> {
+        self.readable(p)?;
         self.with_os(|os, m| os.maps(m, p))
     }
 
@@ -348,6 +362,7 @@ impl Kvm {
     /// `/proc/PID/fd` and fdinfo show them); empty for a process without
     /// a file table.
     pub fn getfiles(&self, p: &Process) -> Result<Vec<OpenFile>, Error> {
+        self.readable(p)?;
         self.with_os(|os, m| os.files(m, p))
     }
 

@@ -339,3 +339,93 @@ fn what_a_cut_dump_lacks_is_said() {
     assert_eq!(v[0]["frames"].as_array().unwrap().len(), 0, "{v}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 1 backtraces end before"));
 }
+
+/// Finding 8 on the committed fixture: a kdump that lost one process's
+/// `task_struct` pages lists every other process, marks the lost one's
+/// row with why (human and JSON alike), and exits 1 saying how many
+/// could not be read. The fixture holds only the pages an intact `ps`
+/// reads, so not the pid namespace's idr: the task list is read from
+/// both ends, and the lost task is known by its address, its pid `?`
+/// (the lab test `holes` has the idr, and the pids).
+#[test]
+fn a_lost_task_struct_is_a_marked_row_not_a_failed_list() {
+    use kvm::convert::{convert, Keep, Target};
+    let d = scratch("lost-task");
+    let kd = kvm::Kvm::open_dump(fixture()).unwrap();
+    let procs = kd.getprocs(kvm::ProcOp::All).unwrap();
+    let victim = &procs[20];
+    let size = kd.type_info("task_struct").unwrap().unwrap().1;
+    let lost: std::collections::BTreeSet<u64> = (victim.task..victim.task + size)
+        .step_by(4096)
+        .chain([victim.task + size - 1])
+        .map(|va| kd.translate(va).unwrap().pa.0 >> 12)
+        .collect();
+    let mut keep = std::collections::BTreeSet::new();
+    for r in kd.source().ranges() {
+        keep.extend((r.start >> 12..r.end().div_ceil(4096)).filter(|f| !lost.contains(f)));
+    }
+    let out = d.join("holed.kdump");
+    let to = Target::Kdump {
+        compression: kvm_core_file::codec::Compression::Zstd,
+        flat: false,
+    };
+    convert(&kd, to, &Keep::new(Vec::new(), Some(keep)), &out, None).unwrap();
+    let holed = out.to_str().unwrap();
+
+    let human = kvm(&["ps", "-M", holed]);
+    assert_eq!(human.status.code(), Some(1));
+    let stdout = String::from_utf8(human.stdout).unwrap();
+    // Every process has its row: the header, then as many as before.
+    assert_eq!(stdout.lines().count(), procs.len() + 1, "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("<unavailable:"))
+        .unwrap_or_else(|| panic!("no marked row: {stdout}"));
+    assert!(row.trim_start().starts_with('?'), "{row}");
+    assert!(row.contains("was excluded from the dump"), "{row}");
+    let stderr = String::from_utf8(human.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "1 of {} processes could not be read (task {:#x}:",
+            procs.len(),
+            victim.task
+        )),
+        "{stderr}"
+    );
+
+    let json = kvm(&["ps", "--json", "-M", holed]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let v = v.as_array().unwrap();
+    assert_eq!(v.len(), procs.len());
+    let lost: Vec<_> = v
+        .iter()
+        .filter(|p| p.get("unavailable").is_some())
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["pid"], serde_json::Value::Null);
+    assert_eq!(lost[0]["task"], format!("{:#x}", victim.task));
+    // The others, exactly as from the whole fixture.
+    let whole = kvm(&["ps", "--json", "-M", fixture().to_str().unwrap()]);
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    let others: Vec<_> = v
+        .iter()
+        .filter(|p| p.get("unavailable").is_none())
+        .collect();
+    let want: Vec<_> = whole
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["pid"] != victim.pid)
+        .map(|p| {
+            let mut p = p.clone();
+            // The children of the lost task cannot read their ppid.
+            if p["ppid"] == victim.pid {
+                p["ppid"] = serde_json::Value::Null;
+            }
+            p
+        })
+        .collect();
+    assert_eq!(others, want.iter().collect::<Vec<_>>());
+    std::fs::remove_dir_all(&d).unwrap();
+}

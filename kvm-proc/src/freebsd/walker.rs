@@ -108,6 +108,7 @@ impl<'a> Walker<'a> {
                 .into_iter()
                 .map(|td| self.thread(td))
                 .collect::<Result<_>>()?,
+            unavailable: None,
         })
     }
 

@@ -21,7 +21,8 @@ const INIT_TASK_USERS: [&str; 5] = [
 ];
 
 impl<K: Kernel + ?Sized> Linux<'_, K> {
-    /// The idle task of CPU 0: pid 0, no mm, its `tasks` list consistent,
+    /// The idle task of CPU 0: pid 0, no mm, its `tasks` list consistent
+    /// (one neighbour linking back suffices: the other may be lost),
     /// its comm "swapper" (INIT_TASK_COMM; "swapper/0" once the CPU is
     /// up). The comm rules out the zeros and empty lists that fill most of
     /// `init_task` when a candidate address is off by a member's offset.
@@ -29,13 +30,19 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         let l = &self.l;
         let check = || -> Result<bool> {
             let (pid, tgid) = (self.u32_at(t, l.pid)?, self.u32_at(t, l.tgid)?);
-            let next = self.ptr(t, l.tasks)?;
-            let back = self.ptr(next, 8)?; // list_head.prev
+            // Its list links back to it: through the first task's
+            // `prev`, or (that task lost from the dump) the last's `next`.
+            let node = t.wrapping_add(l.tasks);
+            let linked = |link: u64, back: u64| {
+                self.ptr(node, link)
+                    .and_then(|n| self.ptr(n, back))
+                    .is_ok_and(|b| b == node)
+            };
             let mut comm = [0u8; 8];
             self.mem().read_virt_exact(at(t, l.comm)?, &mut comm)?;
             Ok(pid == 0
                 && tgid == 0
-                && back == t.wrapping_add(l.tasks)
+                && (linked(0, 8) || linked(8, 0))
                 && self.ptr(t, l.mm)? == 0
                 && comm.starts_with(b"swapper")
                 && matches!(comm[7], 0 | b'/'))

@@ -22,6 +22,8 @@ mod os;
 pub mod paging;
 pub mod panic;
 mod path;
+mod pids;
+mod reach;
 mod state;
 mod symbols;
 mod unwind;

@@ -168,10 +168,12 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         if let Some(i) = threads.iter().position(|th| th.tid == leader) {
             threads[..=i].rotate_right(1);
         }
+        // The parent's own task_struct may be what the dump lost: the
+        // ppid is then unknown, the process itself still listed.
         let ppid = if parent == 0 {
-            0
+            Some(0)
         } else {
-            self.u32_at(parent, l.tgid)?
+            self.u32_at(parent, l.tgid).ok()
         };
         let (tty_nr, tty) = self.tty(signal).unwrap_or((0, None));
         let start_time_ns = self.l.start_time.and_then(|o| self.ptr(t, o).ok());
@@ -179,7 +181,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
         let vsize_pages = self.vsize(t).ok().flatten();
         Ok(Process {
             pid: self.u32_at(t, l.tgid)?,
-            ppid: Some(ppid),
+            ppid,
             pgrp: Some(self.pid_of(signal, l.pidtype_pgid)?),
             session: Some(self.pid_of(signal, l.pidtype_sid)?),
             uid: Some(self.u32_at(cred, l.cred_uid)?),
@@ -196,6 +198,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
             vsize_pages,
             task: t,
             threads,
+            unavailable: None,
         })
     }
 
@@ -267,10 +270,36 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
     }
 
     /// Every process except the idle task (pid 0), in task-list order (as
-    /// `/proc` lists them).
+    /// `/proc` lists them). A process that cannot be read is listed with
+    /// the reason ([`Process::unavailable`]); where the task list itself
+    /// breaks, the processes are found through the pid namespace
+    /// instead, in pid order (see `reach.rs`).
     pub fn processes(&self) -> Result<Vec<Process>> {
-        let tasks = self.list(at(self.init_task, self.l.tasks)?.0, self.l.tasks)?;
-        tasks.into_iter().map(|t| self.process(t)).collect()
+        let head = at(self.init_task, self.l.tasks)?.0;
+        let (tasks, stop) = crate::chain::follow_partial(
+            self.ptr(head, 0)?,
+            head,
+            MAX_TASKS,
+            "task list does not close (corrupt or cyclic)",
+            |n| self.ptr(n, 0),
+        );
+        match stop {
+            None => Ok(tasks
+                .into_iter()
+                .map(|n| self.process_or_why(n.wrapping_sub(self.l.tasks), None))
+                .collect()),
+            Some(stop) => self.processes_past(head, tasks, stop),
+        }
+    }
+
+    /// The process led by the task at `t`, or, if it cannot be read, an
+    /// entry with its pid (`pid`, else the task's own `tgid` if that can
+    /// be read) and the reason.
+    pub(super) fn process_or_why(&self, t: u64, pid: Option<u32>) -> Process {
+        self.process(t).unwrap_or_else(|e| {
+            let pid = pid.or_else(|| self.u32_at(t, self.l.tgid).ok());
+            Process::unavailable(pid.unwrap_or(0), t, e)
+        })
     }
 
     /// The bytes of `[start, end)` in the address space of `mm`, read

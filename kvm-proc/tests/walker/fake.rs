@@ -21,14 +21,15 @@
 use kvm_core::arch::x86_64::{Builder, X86_64};
 use kvm_core::Arch;
 use kvm_core::{
-    PhysAddr, PhysRead, Prot, Result, SparseMem, Translate, Translated, VirtAddr, VirtRead,
-    VirtReadExt,
+    PhysAddr, PhysRead, Prot, Result, Translate, Translated, VirtAddr, VirtRead, VirtReadExt,
 };
 use kvm_proc::Kernel;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod holed;
 mod layouts;
+mod pidns;
 
 pub use layouts::Layout;
 
@@ -186,7 +187,7 @@ struct Group {
 /// A kernel in memory, built up by [`FakeKernel::add_task`] and friends.
 #[derive(Debug)]
 pub struct FakeKernel {
-    kernel: Translated<SparseMem, X86_64>,
+    kernel: Translated<holed::Holed, X86_64>,
     layout: Layout,
     hidden: BTreeSet<String>,
     symbols: BTreeMap<String, u64>,
@@ -239,8 +240,12 @@ impl FakeKernel {
             .expect("image map");
         }
         let (mem, paging) = b.finish();
+        let mut holed = holed::Holed::default();
+        for (pa, page) in mem.pages() {
+            holed.write(pa, page).expect("copy a page-table page");
+        }
         let mut k = FakeKernel {
-            kernel: Translated::new(mem, paging),
+            kernel: Translated::new(holed, paging),
             layout,
             hidden: BTreeSet::new(),
             symbols: BTreeMap::new(),

@@ -1,15 +1,21 @@
 //! Hostile kernels: lists that never close, pointers out of memory, out of
-//! the address space, or to nothing. Every case ends with the exact error
-//! (or the exact degraded answer) and never panics.
+//! the address space, or to nothing. Every case ends with the exact
+//! degraded answer (each process that can be read, and an entry saying
+//! why for each that cannot, or where the list broke) and never panics.
 
 use crate::fake::{FakeKernel, Layout, Mm, Task, Thread, ABSENT_PA, DIRECT_MAP, UNMAPPED_VA};
 use crate::normal::{expected, normal_kernel};
 use kvm_core::Error;
 use kvm_proc::linux::Linux;
-use kvm_proc::Kernel;
+use kvm_proc::{Kernel, Process};
 use std::time::Instant;
 
 const NOT_CLOSED: Error = Error::Malformed("task list does not close (corrupt or cyclic)");
+
+/// Each entry's pid and, for an unavailable one, why.
+fn pids(procs: &[Process]) -> Vec<(u32, Option<Error>)> {
+    procs.iter().map(|p| (p.pid, p.unavailable)).collect()
+}
 
 /// Three processes a, b, c on the task list.
 fn three() -> (FakeKernel, [u64; 3]) {
@@ -36,7 +42,13 @@ fn cyclic_task_list() {
     );
     let linux = Linux::new(&k).unwrap();
     let start = Instant::now();
-    assert_eq!(linux.processes(), Err(NOT_CLOSED));
+    // Each process once, then where the list looped (pid unknown: c's
+    // link came back to a task already listed).
+    let got = linux.processes().unwrap();
+    assert_eq!(
+        pids(&got),
+        [(10, None), (11, None), (12, None), (0, Some(NOT_CLOSED))]
+    );
     eprintln!("cyclic task list: {:?} to give up", start.elapsed());
 }
 
@@ -72,7 +84,7 @@ fn cyclic_thread_list() {
     );
     let linux = Linux::new(&k).unwrap();
     let start = Instant::now();
-    assert_eq!(linux.processes(), Err(NOT_CLOSED));
+    assert_eq!(pids(&linux.processes().unwrap()), [(20, Some(NOT_CLOSED))]);
     eprintln!("cyclic thread list: {:?} to give up", start.elapsed());
 }
 
@@ -82,7 +94,13 @@ fn task_list_to_unmapped_address() {
     let (mut k, [_, b, _]) = three();
     k.poke_u64(k.member(b, "task_struct.tasks"), UNMAPPED_VA);
     let linux = Linux::new(&k).unwrap();
-    assert_eq!(linux.processes(), Err(Error::Unmapped { va: UNMAPPED_VA }));
+    // c is reached backwards (`tasks.prev`); the dangling link is where
+    // the list broke.
+    let bad = Some(Error::Unmapped { va: UNMAPPED_VA });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(10, None), (11, None), (0, bad), (12, None)]
+    );
 }
 
 /// b's `tasks.next` into the direct map, at a page the dump lacks.
@@ -91,7 +109,11 @@ fn task_list_to_memory_not_in_dump() {
     let (mut k, [_, b, _]) = three();
     k.poke_u64(k.member(b, "task_struct.tasks"), DIRECT_MAP + ABSENT_PA);
     let linux = Linux::new(&k).unwrap();
-    assert_eq!(linux.processes(), Err(Error::NotInMemory { pa: ABSENT_PA }));
+    let bad = Some(Error::NotInMemory { pa: ABSENT_PA });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(10, None), (11, None), (0, bad), (12, None)]
+    );
 }
 
 /// b's `tasks.next` outside the 48-bit address space.
@@ -101,7 +123,11 @@ fn task_list_to_non_canonical_address() {
     let bad = 0x8000_0000_0000_0010;
     k.poke_u64(k.member(b, "task_struct.tasks"), bad);
     let linux = Linux::new(&k).unwrap();
-    assert_eq!(linux.processes(), Err(Error::NonCanonical { va: bad }));
+    let bad = Some(Error::NonCanonical { va: bad });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(10, None), (11, None), (0, bad), (12, None)]
+    );
 }
 
 /// A NULL `tasks.next`: the first page is never mapped.
@@ -110,15 +136,36 @@ fn task_list_to_null() {
     let (mut k, [a, _, _]) = three();
     k.poke_u64(k.member(a, "task_struct.tasks"), 0);
     let linux = Linux::new(&k).unwrap();
-    assert_eq!(linux.processes(), Err(Error::Unmapped { va: 0 }));
+    let bad = Some(Error::Unmapped { va: 0 });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(10, None), (0, bad), (11, None), (12, None)]
+    );
 }
 
-/// `init_task.tasks.next` unreadable: the symbol no longer passes as the
-/// idle task, and the walker refuses it rather than walk from it.
+/// `init_task.tasks.next` unreadable: the symbol still passes as the
+/// idle task (its `tasks.prev` links back), and the list is read
+/// backwards from it.
 #[test]
 fn init_task_list_unmapped() {
     let (mut k, _) = three();
     k.poke_u64(k.member(k.init_task(), "task_struct.tasks"), UNMAPPED_VA);
+    let linux = Linux::new(&k).unwrap();
+    let bad = Some(Error::Unmapped { va: UNMAPPED_VA });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(0, bad), (10, None), (11, None), (12, None)]
+    );
+}
+
+/// Both of `init_task`'s links unreadable: the symbol no longer passes
+/// as the idle task, and the walker refuses it rather than walk from it.
+#[test]
+fn init_task_links_both_unmapped() {
+    let (mut k, _) = three();
+    let tasks = k.member(k.init_task(), "task_struct.tasks");
+    k.poke_u64(tasks, UNMAPPED_VA);
+    k.poke_u64(tasks + 8, UNMAPPED_VA);
     assert_eq!(
         Linux::new(&k).err(),
         Some(Error::Malformed(
@@ -127,18 +174,17 @@ fn init_task_list_unmapped() {
     );
 }
 
-/// A task whose `real_cred` points nowhere fails the listing with the
-/// first unreadable field (`cred.uid`).
 #[test]
 fn cred_pointer_unmapped() {
     let (mut k, [_, b, _]) = three();
     k.poke_u64(k.member(b, "task_struct.real_cred"), UNMAPPED_VA);
     let linux = Linux::new(&k).unwrap();
+    let bad = Some(Error::Unmapped {
+        va: k.member(UNMAPPED_VA, "cred.uid"),
+    });
     assert_eq!(
-        linux.processes(),
-        Err(Error::Unmapped {
-            va: k.member(UNMAPPED_VA, "cred.uid")
-        })
+        pids(&linux.processes().unwrap()),
+        [(10, None), (11, bad), (12, None)]
     );
 }
 
@@ -149,7 +195,11 @@ fn thread_list_unmapped() {
     let signal = k.peek_u64(k.member(b, "task_struct.signal"));
     k.poke_u64(k.member(signal, "signal_struct.thread_head"), UNMAPPED_VA);
     let linux = Linux::new(&k).unwrap();
-    assert_eq!(linux.processes(), Err(Error::Unmapped { va: UNMAPPED_VA }));
+    let bad = Some(Error::Unmapped { va: UNMAPPED_VA });
+    assert_eq!(
+        pids(&linux.processes().unwrap()),
+        [(10, None), (11, bad), (12, None)]
+    );
 }
 
 /// What degrades instead of failing: a NULL `signal->pids[PIDTYPE_PGID]`
@@ -183,12 +233,10 @@ fn pointer_near_top_of_address_space_does_not_panic() {
     let linux = Linux::new(&k).unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| linux.processes()));
     let r = r.expect("processes() panicked");
-    assert_eq!(
-        r,
-        Err(Error::Malformed(
-            "a kernel pointer plus a member offset overflows"
-        ))
-    );
+    let bad = Some(Error::Malformed(
+        "a kernel pointer plus a member offset overflows",
+    ));
+    assert_eq!(pids(&r.unwrap()), [(10, None), (11, bad), (12, None)]);
 }
 
 /// The same hostile mm pointer, through `rss` and `strings`: no panic

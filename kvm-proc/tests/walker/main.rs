@@ -4,6 +4,7 @@
 mod args;
 mod fake;
 mod files_maps;
+mod holes;
 mod hostile;
 mod layout;
 mod normal;

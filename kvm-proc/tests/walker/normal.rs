@@ -228,6 +228,7 @@ pub fn thread(tid: u32, task: u64, name: &str, state: char, cpu: u32, oncpu: boo
 /// What `processes()` must return for [`normal_kernel`].
 pub fn expected(t: &Tasks) -> Vec<Process> {
     let root = Process {
+        unavailable: None,
         pid: 0,
         ppid: Some(0),
         pgrp: Some(0),
@@ -249,6 +250,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
     };
     let mut v = vec![
         Process {
+            unavailable: None,
             pid: 1,
             pgrp: Some(1),
             session: Some(1),
@@ -260,6 +262,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 2,
             comm: "kthreadd".into(),
             kthread: Some(true),
@@ -269,6 +272,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 3,
             ppid: Some(2),
             state: Some('I'),
@@ -280,6 +284,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 600,
             ppid: Some(1),
             pgrp: Some(600),
@@ -294,6 +299,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 1000,
             ppid: Some(1),
             pgrp: Some(1000),
@@ -312,6 +318,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 1234,
             ppid: Some(1000),
             pgrp: Some(1234),
@@ -336,6 +343,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
             ..root.clone()
         },
         Process {
+            unavailable: None,
             pid: 1300,
             ppid: Some(1234),
             pgrp: Some(1234),

@@ -57,6 +57,7 @@ fn zombie_leader_with_live_threads() {
     assert_eq!(
         linux.processes().unwrap(),
         vec![Process {
+            unavailable: None,
             pid: 4000,
             ppid: Some(0),
             pgrp: Some(4000),

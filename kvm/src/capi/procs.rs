@@ -226,8 +226,21 @@ pub unsafe extern "C" fn kvm_getprocs(
                 return std::ptr::null_mut();
             }
         };
+        // A process the dump lost cannot fill a kinfo_proc: it is left
+        // out, and kvm_geterr says so (the others are returned).
+        let lost: Vec<String> = procs
+            .iter()
+            .filter_map(|p| Some(format!("pid {}: {}", p.pid, p.unavailable.as_ref()?)))
+            .collect();
+        if !lost.is_empty() {
+            h.fail(format!(
+                "kvm_getprocs: {} processes could not be read and are left out ({})",
+                lost.len(),
+                lost.join("; ")
+            ));
+        }
         let mut out = Vec::with_capacity(procs.len());
-        for p in &procs {
+        for p in procs.iter().filter(|p| p.unavailable.is_none()) {
             let e = entry(p);
             out.push(e);
             if sel.threads {

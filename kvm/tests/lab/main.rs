@@ -10,6 +10,7 @@ mod common;
 mod dmesg;
 mod dumps;
 mod files_maps;
+mod holes;
 mod images;
 mod in_guest;
 mod modules;

@@ -245,6 +245,29 @@ impl Layout {
         l
     }
 
+    /// [`Layout::compact`] with a pid namespace: `task_struct.pid_links`
+    /// and `thread_pid`, `pid.tasks`, the namespace's idr and its
+    /// `xa_node`s (64 slots), as 4.20+ kernels have them.
+    pub fn compact_with_pid_idr() -> Layout {
+        let mut l = Layout::compact();
+        let more: &[(&'static str, u64, u64)] = &[
+            ("task_struct.pid_links", 0x80, 64),
+            ("task_struct.thread_pid", 0xc0, 8),
+            ("pid.tasks", 0x20, 32),
+            ("pid_namespace.idr", 0x08, 24),
+            ("idr.idr_rt", 0x00, 16),
+            ("xarray.xa_head", 0x08, 8),
+            ("xa_node.shift", 0x00, 1),
+            ("xa_node.slots", 0x28, 64 * 8),
+        ];
+        l.members.extend(more.iter().map(|&(p, o, s)| (p, (o, s))));
+        l.types.insert("task_struct", 0xc8);
+        l.types.insert("pid", 0x40);
+        l.types.insert("pid_namespace", 0x40);
+        l.types.insert("xa_node", 0x228);
+        l
+    }
+
     pub(super) fn has(&self, path: &str) -> bool {
         self.members.contains_key(path)
     }

@@ -26,6 +26,12 @@ pub struct Args {
 pub fn run(a: Args) -> Result {
     let kvm = a.src.open()?;
     let procs = kvm.getprocs(ProcOp::All)?;
+    // Processes the dump lost have no threads to follow: said at the end.
+    let lost: Vec<String> = procs
+        .iter()
+        .filter(|p| a.all || a.pid.is_some_and(|id| p.pid == id))
+        .filter_map(|p| Some(format!("pid {}: {}", p.pid, p.unavailable.as_ref()?)))
+        .collect();
     let mut tasks: Vec<(&Process, &Thread)> = procs
         .iter()
         .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
@@ -36,7 +42,7 @@ pub fn run(a: Args) -> Result {
         })
         .collect();
     tasks.sort_by_key(|(p, t)| (p.pid, t.tid));
-    if tasks.is_empty() {
+    if tasks.is_empty() && lost.is_empty() {
         return Err(match a.pid {
             Some(id) => format!("no process or thread {id} in the dump").into(),
             None => {
@@ -75,6 +81,14 @@ pub fn run(a: Args) -> Result {
             "kvm: {broken} of {} backtraces end before the stack's end (each says why)",
             traces.len()
         );
+    }
+    if !lost.is_empty() {
+        return Err(format!(
+            "{} processes could not be read ({})",
+            lost.len(),
+            lost.join("; ")
+        )
+        .into());
     }
     Ok(())
 }

@@ -134,7 +134,7 @@ pub struct Row<'a> {
 fn value(c: usize, r: &Row<'_>, page_kib: u64) -> String {
     let p = r.p;
     match COLUMNS[c].name {
-        "pid" => p.pid.to_string(),
+        "pid" => super::pid_shown(p),
         "ppid" => shown(p.ppid),
         "pgid" => shown(p.pgrp),
         "sid" => shown(p.session),

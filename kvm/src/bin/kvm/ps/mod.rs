@@ -65,7 +65,8 @@ pub fn run(a: Args) -> Result {
     };
     if a.json {
         let procs: Vec<Process> = order.iter().map(|&(i, _)| procs[i].clone()).collect();
-        return json(&kd, &procs, a.threads);
+        json(&kd, &procs, a.threads)?;
+        return unreadable(&procs);
     }
     let width = match a.wide {
         0 => terminal_width(),
@@ -74,8 +75,43 @@ pub fn run(a: Args) -> Result {
     };
     let show = Show { width, env: a.env };
     match &a.columns {
-        Some(cols) => picked_columns(&kd, &procs, &order, &cols.0, &show),
-        None => human(&kd, &procs, &order, a.threads, &show),
+        Some(cols) => picked_columns(&kd, &procs, &order, &cols.0, &show)?,
+        None => human(&kd, &procs, &order, a.threads, &show)?,
+    }
+    unreadable(&procs)
+}
+
+/// After the listing: an error (exit status 1) naming the processes that
+/// could not be read, which the listing showed marked.
+fn unreadable(procs: &[Process]) -> Result {
+    let lost: Vec<String> = procs
+        .iter()
+        .filter_map(|p| {
+            let why = p.unavailable.as_ref()?;
+            Some(match p.pid {
+                0 => format!("task {:#x}: {why}", p.task),
+                pid => format!("pid {pid}: {why}"),
+            })
+        })
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} of {} processes could not be read ({})",
+        lost.len(),
+        procs.len(),
+        lost.join("; ")
+    )
+    .into())
+}
+
+/// How a process's pid shows: `?` for an unreadable one whose pid is
+/// not known either.
+pub(super) fn pid_shown(p: &Process) -> String {
+    match (p.pid, &p.unavailable) {
+        (0, Some(_)) => "?".into(),
+        (pid, _) => pid.to_string(),
     }
 }
 
@@ -98,7 +134,9 @@ impl Show {
 /// levels under --forest; with `env`, the environment after it.
 fn command(kd: &Kvm, p: &Process, depth: usize, env: bool) -> String {
     let comm = printable(&p.comm);
-    let mut cmd = if p.kthread == Some(true) {
+    let mut cmd = if let Some(why) = &p.unavailable {
+        format!("<unavailable: {why}>")
+    } else if p.kthread == Some(true) {
         format!("[{comm}]")
     } else {
         match kd.getargv(p) {
@@ -107,7 +145,7 @@ fn command(kd: &Kvm, p: &Process, depth: usize, env: bool) -> String {
             Err(_) => format!("({comm}) <argv unavailable>"),
         }
     };
-    if env && p.kthread != Some(true) {
+    if env && p.kthread != Some(true) && p.unavailable.is_none() {
         match kd.getenvv(p) {
             Ok(v) if !v.is_empty() => {
                 cmd.push(' ');
@@ -168,6 +206,16 @@ fn json(kd: &Kvm, procs: &[Process], threads: bool) -> Result {
     let page_size = kd.info().page_size;
     let mut out = Vec::with_capacity(procs.len());
     for p in procs {
+        if let Some(why) = &p.unavailable {
+            // Known only by its pid (null when even that is not) and
+            // its task's address, and why.
+            out.push(serde_json::json!({
+                "pid": (p.pid != 0).then_some(p.pid),
+                "task": format!("{:#x}", p.task),
+                "unavailable": why.to_string(),
+            }));
+            continue;
+        }
         let mut o = serde_json::json!({
             "pid": p.pid, "ppid": p.ppid, "pgrp": p.pgrp, "session": p.session,
             "uid": p.uid, "gid": p.gid, "euid": p.euid, "egid": p.egid,
@@ -227,7 +275,7 @@ fn human(
             .map_or("-".to_owned(), |r| (r * page_kib).to_string());
         let line = format!(
             "{:>7} {:>7} {:>5} {:>5} {tt:<6} {rss:>8} {} {cmd}",
-            p.pid,
+            pid_shown(p),
             shown(p.ppid),
             shown(p.uid),
             shown(p.gid),

@@ -89,6 +89,7 @@ mod tests {
 
     fn proc(pid: u32, ppid: u32) -> Process {
         Process {
+            unavailable: None,
             pid,
             ppid: Some(ppid),
             pgrp: None,
