@@ -3,7 +3,7 @@
 
 use crate::{ReadAt, Result};
 use alloc::boxed::Box;
-use kvm_core::{Error, Source};
+use kvm_core::{Arch, Error, Source};
 
 /// ELF magic.
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -39,6 +39,48 @@ fn is_openbsd_kcore(magic: &[u8]) -> bool {
 /// Returns [`Error::Malformed`] naming the format when its header is
 /// damaged, and [`Error::Unsupported`] when no known format matches.
 pub fn open<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(r: R) -> Result<Box<dyn Source>> {
+    let source = open_format(r)?;
+    agree(&*source)?;
+    Ok(source)
+}
+
+/// The dump's two accounts of its machine must agree: the format's own
+/// (an ELF `e_machine`, a kdump's utsname) and its VMCOREINFO's (which
+/// names symbols only one architecture has). A damaged header would
+/// otherwise send every translation through the wrong page tables.
+fn agree(source: &dyn Source) -> Result<()> {
+    let info = source.info();
+    let Some(vi) = &info.vmcoreinfo else {
+        return Ok(());
+    };
+    let named = kvm_core::discover::arch_of(vi);
+    if let (Some(said), Some(named)) = (info.arch, named) {
+        if said != named {
+            return Err(Error::Malformed(
+                "the dump's header and its VMCOREINFO name different architectures (a damaged header?)",
+            ));
+        }
+    }
+    // PAGESIZE, where stated, is one of the architecture's page sizes
+    // (x86 has 4 KiB pages only; arm64 4, 16 or 64 KiB): every RSS and
+    // every page walk depends on it.
+    if let (Some(text), Some(arch)) = (vi.get("PAGESIZE"), info.arch.or(named)) {
+        let sizes: &[&str] = match arch {
+            Arch::Aarch64 => &["4096", "16384", "65536"],
+            _ => &["4096"],
+        };
+        if !sizes.contains(&text.trim()) {
+            return Err(Error::Malformed(
+                "VMCOREINFO's PAGESIZE is not a page size of the dump's architecture",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn open_format<R: ReadAt + Send + Sync + core::fmt::Debug + 'static>(
+    r: R,
+) -> Result<Box<dyn Source>> {
     let mut magic = [0u8; 16];
     let n = r.read_at(0, &mut magic)?;
     let magic = &magic[..n];

@@ -98,6 +98,26 @@ impl<R: ReadAt> ElfDump<R> {
     pub fn open(file: R) -> Result<Self> {
         let h = header(&file)?;
         let segments = program_headers(&file, &h)?;
+        let mut reserved = alloc::vec![
+            (0, if h.is64 { 64 } else { 52 }),
+            (
+                h.phoff,
+                h.phoff
+                    .saturating_add(u64::from(h.phnum) * u64::from(h.phentsize))
+            ),
+        ];
+        reserved.extend(
+            segments
+                .iter()
+                .filter(|s| s.0 == PT_NOTE)
+                .map(|s| (s.1.offset, s.1.offset.saturating_add(s.1.filesz))),
+        );
+        let loads: Vec<Segment> = segments
+            .iter()
+            .filter(|s| s.0 == PT_LOAD)
+            .map(|s| s.1)
+            .collect();
+        crate::elf_layout::check(&loads, &reserved)?;
         let mut info = SourceInfo::new("elf", h.endian);
         info.arch = Some(Arch::from_elf_machine(h.machine));
         info.os = os_of_abi(h.osabi);
@@ -647,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn unsaved_tail_is_excluded_and_overlaps_trimmed() {
+    fn unsaved_tail_is_excluded_and_disagreeing_overlaps_refused() {
         let mut file = build(
             ElfOptions {
                 is64: true,
@@ -661,9 +681,17 @@ mod tests {
         let ph = 64 + 56 * 2;
         let memsz = u64::from_le_bytes(file[ph + 40..ph + 48].try_into().unwrap());
         file[ph + 40..ph + 48].copy_from_slice(&(memsz + 0x1000).to_le_bytes());
-        // Make the third segment overlap the first one.
+        // Make the third segment overlap the first one at other file
+        // bytes: damage, refused (both cannot be right).
         let ph3 = 64 + 56 * 3;
-        file[ph3 + 24..ph3 + 32].copy_from_slice(&0x2800u64.to_le_bytes());
+        let mut overlapping = file.clone();
+        overlapping[ph3 + 24..ph3 + 32].copy_from_slice(&0x2800u64.to_le_bytes());
+        assert_eq!(
+            ElfDump::open(overlapping).err(),
+            Some(Error::Malformed(
+                "two ELF PT_LOADs disagree on where the same memory is (damaged program headers)"
+            ))
+        );
         let d = ElfDump::open(file).unwrap();
         let mut b = [0u8; 4];
         assert_eq!(
@@ -674,12 +702,66 @@ mod tests {
             d.read_phys(PhysAddr(0x10_3000), &mut b),
             Err(Error::NotInMemory { pa: 0x10_3000 })
         );
-        assert!(!d.info().remarks.is_empty(), "the overlap is reported");
+    }
+
+    /// Issue 16, finding 3: `e_machine` 183 (aarch64) on a dump whose
+    /// VMCOREINFO describes an x86-64 kernel was shown as aarch64; the
+    /// two accounts must agree.
+    #[test]
+    fn a_machine_the_vmcoreinfo_contradicts_is_refused() {
+        let mut notes = Vec::new();
+        let text = b"OSRELEASE=6.1.0\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff8a40a000\n";
+        push_note(&mut notes, Endian::Little, b"VMCOREINFO", 0, text);
+        let elf = |machine| {
+            let opts = ElfOptions {
+                is64: true,
+                endian: Endian::Little,
+                machine,
+            };
+            build(opts, &RANGES, &notes)
+        };
+        assert!(crate::open(elf(62)).is_ok());
         assert_eq!(
-            d.read_phys(PhysAddr(0x3400), &mut b),
-            Ok(4),
-            "the trimmed part of the overlapping segment stays"
+            crate::open(elf(183)).err(),
+            Some(Error::Malformed(
+                "the dump's header and its VMCOREINFO name different architectures (a damaged header?)"
+            ))
         );
+    }
+
+    /// Issue 16, finding 3: PAGESIZE 0 or 4097 was taken from an ELF
+    /// (and 8192 on x86-64 doubled every RSS). It must be one of the
+    /// architecture's page sizes.
+    #[test]
+    fn a_page_size_the_architecture_lacks_is_refused() {
+        let elf = |machine, pagesize: &str| {
+            let mut notes = Vec::new();
+            let text = alloc::format!("OSRELEASE=6.1.0\nPAGESIZE={pagesize}\n");
+            push_note(
+                &mut notes,
+                Endian::Little,
+                b"VMCOREINFO",
+                0,
+                text.as_bytes(),
+            );
+            let opts = ElfOptions {
+                is64: true,
+                endian: Endian::Little,
+                machine,
+            };
+            crate::open(build(opts, &RANGES, &notes)).err()
+        };
+        let bad = Some(Error::Malformed(
+            "VMCOREINFO's PAGESIZE is not a page size of the dump's architecture",
+        ));
+        for p in ["0", "4097", "8192", "65536"] {
+            assert_eq!(elf(62, p), bad, "x86-64 PAGESIZE={p}");
+        }
+        assert_eq!(elf(62, "4096"), None);
+        for p in ["4096", "16384", "65536"] {
+            assert_eq!(elf(183, p), None, "arm64 PAGESIZE={p}");
+        }
+        assert_eq!(elf(183, "8192"), bad);
     }
 
     #[test]

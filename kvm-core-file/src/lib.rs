@@ -35,6 +35,7 @@ extern crate std;
 pub mod codec;
 mod detect;
 pub mod elf;
+mod elf_layout;
 pub mod flat;
 pub mod freebsd;
 pub mod fuzz;
