@@ -24,19 +24,36 @@ pub struct Bitmap {
 }
 
 impl Bitmap {
-    /// The bitmap `bytes` over the `dump_avail` pairs in `avail`
-    /// (`(start, end)` physical addresses, end exclusive, ended by a pair
-    /// whose end is 0; `None`: one range from physical 0 covering every
-    /// bit, as versions without dump_avail have).
-    pub fn new(bytes: &[u8], avail: Option<&[u8]>, page: u64) -> Result<Bitmap> {
-        let words: Vec<u64> = bytes
-            .chunks(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a[..c.len()].copy_from_slice(c);
-                u64::from_le_bytes(a)
-            })
-            .collect();
+    /// The bitmap of the `len` bytes at `off` of `file` over the
+    /// `dump_avail` pairs in `avail` (`(start, end)` physical addresses,
+    /// end exclusive, ended by a pair whose end is 0; `None`: one range
+    /// from physical 0 covering every bit, as versions without dump_avail
+    /// have). Read a MiB at a time, never held twice: a bitmap is as
+    /// large as the machine's memory divided by 32 Ki.
+    pub fn read(
+        file: &dyn crate::ReadAt,
+        off: u64,
+        len: u64,
+        avail: Option<&[u8]>,
+        page: u64,
+    ) -> Result<Bitmap> {
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= file.size())
+            .ok_or(Error::Malformed("FreeBSD minidump bitmap truncated"))?;
+        let mut words = Vec::with_capacity(len.div_ceil(8) as usize);
+        let mut chunk = alloc::vec![0u8; 1 << 20];
+        let mut at = off;
+        while at < end {
+            let n = (end - at).min(chunk.len() as u64) as usize;
+            file.read_exact_at(at, &mut chunk[..n], "FreeBSD minidump bitmap truncated")?;
+            push_words(&mut words, &chunk[..n]);
+            at += n as u64;
+        }
+        Bitmap::from_words(words, avail, page)
+    }
+
+    fn from_words(words: Vec<u64>, avail: Option<&[u8]>, page: u64) -> Result<Bitmap> {
         let mut ranks = Vec::with_capacity(words.len() / BLOCK + 1);
         let mut total = 0u64;
         for (i, w) in words.iter().enumerate() {
@@ -153,4 +170,14 @@ impl Bitmap {
         }
         out
     }
+}
+
+/// `bytes` as little-endian words appended to `words` (a short last
+/// word zero-padded; chunks other than the last are whole words).
+fn push_words(words: &mut Vec<u64>, bytes: &[u8]) {
+    words.extend(bytes.chunks(8).map(|c| {
+        let mut a = [0u8; 8];
+        a[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(a)
+    }));
 }

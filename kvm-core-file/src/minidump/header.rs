@@ -40,6 +40,9 @@ pub struct Header {
     pub pae: bool,
 }
 
+/// Largest `dump_avail` section taken (4,096 ranges).
+const MAX_DUMP_AVAIL: u64 = 64 << 10;
+
 /// The architecture a minidump's magic names.
 pub fn arch_of(magic: &[u8]) -> Option<Arch> {
     let name = magic.get(..MAGIC_LEN)?;
@@ -141,6 +144,18 @@ impl Header {
                 "FreeBSD minidump direct map ends before it starts",
             ));
         }
+        // The kernel maps whole pages: a base or end inside a page is
+        // damage, and would shift every address translated through it.
+        // (FreeBSD's pmap aligns them far more: KERNBASE to 2 MiB, the
+        // direct map to 512 GiB on amd64.)
+        if [h.kernbase, h.dmapbase, h.dmapend, h.dmapphys]
+            .iter()
+            .any(|&a| !a.is_multiple_of(h.page))
+        {
+            return Err(Error::Malformed(
+                "FreeBSD minidump kernel or direct map base is not page-aligned",
+            ));
+        }
         let entry = h.entry_size();
         if !h.pmapsize.is_multiple_of(entry) {
             return Err(Error::Malformed(
@@ -152,6 +167,14 @@ impl Header {
             .any(|&s| s >= MAX_SECTION)
         {
             return Err(Error::Malformed("FreeBSD minidump section size too large"));
+        }
+        // dump_avail is the kernel's small fixed array of physical ranges
+        // (PHYS_AVAIL_ENTRIES pairs, 128 on amd64: 2 KiB, one page in the
+        // dump).
+        if h.dumpavailsize > MAX_DUMP_AVAIL {
+            return Err(Error::Malformed(
+                "FreeBSD minidump dump_avail larger than 64 KiB",
+            ));
         }
         Ok(h)
     }

@@ -61,12 +61,19 @@ impl<R: ReadAt> MinidumpDump<R> {
             0 => None,
             n => Some(file.read_vec_at(avail_off, n, "FreeBSD minidump dump_avail truncated")?),
         };
-        let bits = file.read_vec_at(
-            bitmap_off,
-            h.bitmapsize,
-            "FreeBSD minidump bitmap truncated",
-        )?;
-        let bitmap = Bitmap::new(&bits, avail.as_deref(), h.page)?;
+        if let Some(a) = &avail {
+            // The kernel sizes the bitmap for the pages dump_avail lists
+            // (a bit each, in longs, rounded to a page: FreeBSD's
+            // minidumpsys); one larger is a damaged header, not memory.
+            let pages = avail_pages(a, h.page);
+            let most = pages.div_ceil(64).saturating_mul(8);
+            if h.bitmapsize > h.round(most)? {
+                return Err(Error::Malformed(
+                    "FreeBSD minidump bitmap larger than the memory dump_avail lists",
+                ));
+            }
+        }
+        let bitmap = Bitmap::read(&file, bitmap_off, h.bitmapsize, avail.as_deref(), h.page)?;
         let mut info = SourceInfo {
             arch: Some(h.arch),
             page_size: Some(h.page),
@@ -198,3 +205,15 @@ impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for MinidumpDump<R> {
 
 #[cfg(test)]
 mod tests;
+
+/// The pages the `dump_avail` ranges (`start, end` pairs ending at a
+/// zero end) span.
+fn avail_pages(avail: &[u8], page: u64) -> u64 {
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    avail
+        .chunks_exact(16)
+        .map(|p| (u(&p[..8]), u(&p[8..])))
+        .take_while(|&(_, end)| end != 0)
+        .map(|(start, end)| end.div_ceil(page).saturating_sub(start / page))
+        .fold(0u64, u64::saturating_add)
+}

@@ -189,6 +189,34 @@ fn damaged_headers_give_their_error() {
             "FreeBSD minidump page-table section is not a whole number of entries"
         ))
     );
+    // A kernel base inside a page would shift every translation (the
+    // damage sweep found a flipped direct-map base giving wrong pids).
+    assert_eq!(
+        open(&with(40, &0xc000_00ffu32.to_le_bytes())),
+        Err(Error::Malformed(
+            "FreeBSD minidump kernel or direct map base is not page-aligned"
+        ))
+    );
+    // A bitmap larger than the memory dump_avail lists (64 pages: one
+    // long; the header says two pages of bitmap): the damage sweep's
+    // flipped bitmapsize, which read into memory would cost as much as
+    // the file holds.
+    let mut big = with(32, &(2 * PAGE as u32).to_le_bytes());
+    big.extend(vec![0u8; PAGE]);
+    assert_eq!(
+        open(&big),
+        Err(Error::Malformed(
+            "FreeBSD minidump bitmap larger than the memory dump_avail lists"
+        ))
+    );
+    // A dump_avail section of 16 MiB (a flipped dumpavailsize): far
+    // beyond the kernel's array.
+    assert_eq!(
+        open(&with(48, &(16u32 << 20).to_le_bytes())),
+        Err(Error::Malformed(
+            "FreeBSD minidump dump_avail larger than 64 KiB"
+        ))
+    );
     // dump_avail going backwards.
     let mut back = Vec::new();
     for v in [0x10_0000u64, 0x20_0000, 0x1000, 0x2000] {
