@@ -162,6 +162,19 @@ mod file {
             Ok(FileReader { file, size, map })
         }
 
+        /// Opens `path` read-only, read with `pread` and never mapped: for
+        /// one pass over a whole file (a scan), which through a mapping
+        /// would count every page it touched in the process's RSS.
+        pub fn open_unmapped(path: impl AsRef<Path>) -> std::io::Result<Self> {
+            let file = File::open(path)?;
+            let size = file.metadata()?.len();
+            Ok(FileReader {
+                file,
+                size,
+                map: None,
+            })
+        }
+
         /// Whether reads copy from a mapping (else `pread`).
         pub fn is_mapped(&self) -> bool {
             self.map.is_some()

@@ -184,13 +184,21 @@ pub fn open(path: &Path, write: bool) -> Result<Box<dyn Source>, DoorError> {
             .write(write)
             .open(path)
             .map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
-        Image::Live(MappedFile::new(file, whole.clone(), write, info))
+        Image::Live(MappedFile::new(file, whole.clone(), write, info.clone()))
     } else {
-        // A file no process maps is a dump: read (mapped) and never written.
-        let file = FileReader::open(path).map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
-        Image::Dump(RawDump::new(file, whole.clone(), info))
+        // A file no process maps is a dump, never written. Scanned for
+        // VMCOREINFO with pread (a scan of a mapping would keep every
+        // page it read resident: a 4 GiB file that is no memory image
+        // would cost 4 GiB of RSS), then read mapped.
+        let file =
+            FileReader::open_unmapped(path).map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
+        Image::Dump(RawDump::new(file, whole.clone(), info.clone()))
     };
     let found = discover::find_vmcoreinfo(mem.mem(), &whole, 4096);
+    if let (Image::Dump(_), Some(_)) = (&mem, &found) {
+        let file = FileReader::open(path).map_err(|e| DoorError::Io(path.to_path_buf(), e))?;
+        mem = Image::Dump(RawDump::new(file, whole.clone(), info));
+    }
     let guest = mapper.as_ref().and_then(|m| m.guest.clone());
     let arch = guest
         .as_ref()

@@ -51,7 +51,15 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
         }
     };
     let source = opened.map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
-    Ok(discover(source))
+    // A scan for VMCOREINFO reads every page of a dump that lacks it:
+    // through pread (a second, unmapped reader of the same file), so that
+    // the pages it read are not kept resident as a mapping's would be.
+    let unmapped = || {
+        let f = FileReader::open_unmapped(path).ok()?;
+        kvm_core_file::open(f).ok()
+    };
+    let in_memory = magic[..n] == crate::xz::XZ_MAGIC;
+    Ok(discover(source, || (!in_memory).then(unmapped).flatten()))
 }
 
 /// Whether `e` says that no format's header matched (detect.rs).
@@ -61,13 +69,19 @@ fn no_format(e: &kvm_core::Error) -> bool {
 
 /// A Linux source without VMCOREINFO in its metadata (LiME, a QEMU ELF
 /// dump taken without `-device vmcoreinfo`) gets the one found in its
-/// memory, where there is one.
-fn discover(source: Box<dyn Source>) -> Box<dyn Source> {
+/// memory, where there is one; what `scan` gives (the same dump, read
+/// another way) is what is searched, if it gives one.
+fn discover(
+    source: Box<dyn Source>,
+    scan: impl FnOnce() -> Option<Box<dyn Source>>,
+) -> Box<dyn Source> {
     let info = source.info();
     if info.vmcoreinfo.is_some() || info.os.is_some_and(|os| os != OsHint::Linux) {
         return source;
     }
-    match kvm_core::discover::find_vmcoreinfo(&*source, source.ranges(), 4096) {
+    let other = scan();
+    let scan = other.as_deref().unwrap_or(&*source);
+    match kvm_core::discover::find_vmcoreinfo(scan, scan.ranges(), 4096) {
         Some(found) => Box::new(Amended::with(source, |i| found.apply(i))),
         None => source,
     }
