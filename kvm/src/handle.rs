@@ -393,6 +393,22 @@ impl Kvm {
         // The space first: finding it takes the OS lock.
         let space = self.space();
         let os = self.os.as_ref().ok().and_then(|os| os.lock().ok());
+        let mut remarks = i.remarks.clone();
+        // VMCOREINFO's release against the kernel's own (init_uts_ns):
+        // a dump whose metadata and memory disagree says so (not through
+        // `fail`: `kvm_geterr` is not this check's to set).
+        let memory = match (&os, &space) {
+            (Some(os), Ok(s)) => os.release(&s.machine(&*self.source)).ok(),
+            _ => None,
+        };
+        if let (Some(said), Some(memory)) = (i.kernel_release(), &memory) {
+            if said != memory {
+                remarks.push(format!(
+                    "VMCOREINFO says release {said}, the kernel's memory (init_uts_ns) {memory}: \
+                     the metadata or the memory is damaged, or they are of two kernels"
+                ));
+            }
+        }
         Info {
             format: i.format,
             arch: i.arch.map(|a| a.name()),
@@ -414,7 +430,7 @@ impl Kvm {
                 ranges.iter().fold(0u64, |a, r| a.saturating_add(r.len)),
             ),
             incomplete: i.incomplete,
-            remarks: i.remarks.clone(),
+            remarks,
         }
     }
 }

@@ -429,3 +429,47 @@ fn a_lost_task_struct_is_a_marked_row_not_a_failed_list() {
     assert_eq!(others, want.iter().collect::<Vec<_>>());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Issue 16, finding 3: VMCOREINFO's OSRELEASE was echoed unchecked.
+/// A kdump whose VMCOREINFO names another release than the kernel's
+/// memory (`init_uts_ns`) holds gets a remark saying both.
+#[test]
+fn a_release_the_memory_contradicts_is_remarked() {
+    let d = scratch("osrelease");
+    let mut bytes = Vec::new();
+    lzma_rs::xz_decompress(
+        &mut std::io::BufReader::new(std::fs::File::open(fixture()).unwrap()),
+        &mut bytes,
+    )
+    .unwrap();
+    let key = b"OSRELEASE=";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("VMCOREINFO in the sub header")
+        + key.len();
+    let release: Vec<u8> = bytes[at..]
+        .iter()
+        .take_while(|&&b| b != b'\n')
+        .copied()
+        .collect();
+    let release = String::from_utf8(release).unwrap();
+    // Same length, one digit changed: 6.1.0-… becomes 7.1.0-….
+    bytes[at] = if bytes[at] == b'7' { b'8' } else { b'7' };
+    let edited = d.join("edited.kdump");
+    std::fs::write(&edited, &bytes).unwrap();
+    let out = kvm(&["info", "--json", "-M", edited.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let remarks = v["remarks"].to_string();
+    assert!(
+        remarks.contains(&format!("(init_uts_ns) {release}")),
+        "{remarks}"
+    );
+    assert!(
+        remarks.contains("VMCOREINFO says release 7")
+            || remarks.contains("VMCOREINFO says release 8"),
+        "{remarks}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -73,11 +73,22 @@ impl Source {
         if self.stop {
             self.pause()?;
         }
-        Ok(Kvm::openfiles(
-            self.kernel.as_deref(),
-            self.core.as_deref(),
-            flags,
-        )?)
+        let kd = Kvm::openfiles(self.kernel.as_deref(), self.core.as_deref(), flags)?;
+        // A dump that lost part of itself says so on every command, not
+        // only in `kvm info`: what it answers may lack what was lost.
+        let info = kd.source().info();
+        if info.incomplete {
+            let why = info
+                .remarks
+                .iter()
+                .find(|r| r.starts_with("truncated") || r.starts_with("incomplete"))
+                .map_or("memory is missing from it", String::as_str);
+            eprintln!(
+                "kvm: warning: {}: the dump is incomplete ({why}); answers lack what it lost",
+                kd.path().display()
+            );
+        }
+        Ok(kd)
     }
 
     /// Stops the QEMU behind `-M` until `main` ends.
