@@ -24,6 +24,11 @@ const TASKS: &[Task] = &[
     ("test", test, "all tests of the workspace"),
     ("doc", doc, "rustdoc with warnings denied"),
     (
+        "damage",
+        damage,
+        "the damage sweep: every committed fixture format cut and header-flipped (release)",
+    ),
+    (
         "capi",
         capi,
         "the C interface: libkvm.so/.a, the C examples, the ATF tests under ASan and UBSan (kyua)",
@@ -154,6 +159,7 @@ fn ci() -> Result<(), String> {
         ("fmt", fmt),
         ("clippy", clippy),
         ("test", test),
+        ("damage", damage),
         ("capi", capi),
         ("doc", doc),
         ("nostd", nostd),
@@ -432,6 +438,12 @@ fn miri() -> Result<(), String> {
         c.args(["-p", k]);
     }
     run(c)
+}
+
+/// The damage sweep over the committed fixtures (`kvm/tests/damage`):
+/// thousands of opens, so in release.
+fn damage() -> Result<(), String> {
+    kvm_release_test("sweep", "damage", None)
 }
 
 /// The tests that read the lab's real dumps (release build: they read
