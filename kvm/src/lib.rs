@@ -36,6 +36,7 @@ pub mod capi;
 pub mod convert;
 mod error;
 mod flags;
+pub mod fuzz;
 mod handle;
 mod info;
 mod kcore;

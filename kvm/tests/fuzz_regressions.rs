@@ -30,6 +30,7 @@ const TARGETS: &[(&str, Entry)] = &[
     ("system_map", kvm_elf::fuzz::system_map),
     ("translate", kvm_core::fuzz::translate),
     ("unwind", kvm_proc::fuzz::unwind),
+    ("xz", kvm::fuzz::xz),
 ];
 
 fn fuzz_dir() -> PathBuf {

@@ -44,6 +44,9 @@ enum Kind {
     Vmlinux,
     /// `nm`-style symbol lists (kallsyms, System.map).
     SymbolList,
+    /// Whole-file `.xz` dumps (small: the first 16 KiB of each kdump,
+    /// packed by the system's xz).
+    Xz,
 }
 
 /// Which seeds each target starts from. Targets whose input is a
@@ -71,6 +74,7 @@ const SEEDS: &[(&str, &[Kind])] = &[
     ("btf", &[Kind::Btf]),
     ("elf_symbols", &[Kind::Vmlinux]),
     ("system_map", &[Kind::SymbolList]),
+    ("xz", &[Kind::Xz]),
 ];
 
 /// The Linux fixtures and the formats each is also written in.
@@ -298,6 +302,16 @@ fn make_seeds() -> Result<PathBuf, String> {
         let kdump = work.join(format!("{arch}.kdump"));
         unpack("xz", &root.join(f), &kdump)?;
         put(&dir, Kind::Kdump, &format!("{arch}-zlib"), &kdump)?;
+        let head = work.join(format!("{arch}.head"));
+        let mut bytes = read(&kdump)?;
+        bytes.truncate(16 << 10);
+        fs::write(&head, &bytes).map_err(|e| format!("{}: {e}", head.display()))?;
+        let packed = Command::new("xz")
+            .args(["-c", "-9"])
+            .arg(&head)
+            .output()
+            .map_err(|e| format!("cannot run xz (install it): {e}"))?;
+        put_bytes(&dir, Kind::Xz, arch, &packed.stdout)?;
         for (to, extra, kind) in CONVERTED {
             if to == "openbsd" && !arch.starts_with("amd64") {
                 continue; // OpenBSD kcores are amd64 and i386 only
