@@ -153,10 +153,47 @@ fn short_reads_and_missing_types_say_why() {
         )) && err.contains("excluded from the dump"),
         "{err}"
     );
+    // read --json (finding 7: read and convert had none): the bytes
+    // read, and exit 1 on the short read.
+    let out = kvm(&["read", "--json", "-M", core, "linux_banner", "3000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = v["len"].as_u64().unwrap();
+    assert!(n > 0 && n < 3_000_000, "{n}");
+    assert_eq!(v["hex"].as_str().unwrap().len() as u64, 2 * n);
+    assert!(v["hex"].as_str().unwrap().starts_with("4c696e7578")); // "Linux"
+    let d = scratch("convert-json");
+    let o = d.join("out.elf");
+    let out = kvm(&[
+        "convert",
+        "--json",
+        "-M",
+        core,
+        "--to",
+        "elf",
+        "-o",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], "elf");
+    assert_eq!(v["file_size"], std::fs::metadata(&o).unwrap().len());
+    std::fs::remove_dir_all(&d).unwrap();
     let err = error(&["types", "-M", core, "task_struct.no_such_member"]);
     assert!(err.contains("1 of 1 not found"), "{err}");
-    let ok = kvm(&["types", "-M", core, "--json", "task_struct.no_such_member"]);
-    assert!(ok.status.success());
+    // With --json too: null for the missing, and exit status 1 (finding
+    // 7: nlist and types exited 0 with --json).
+    for args in [
+        ["types", "-M", core, "--json", "task_struct.no_such_member"],
+        ["nlist", "-M", core, "--json", "no_such_symbol"],
+    ] {
+        let out = kvm(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v[args[4]].is_null(), "{v}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("1 of 1"), "{err}");
+    }
 }
 
 #[test]

@@ -100,7 +100,9 @@ impl Live {
     /// The JSON a run printed, or why there is none (a failed run).
     fn json(&self, name: &str) -> Result<Value, String> {
         let r = self.run(name);
-        if r.exit != 0 {
+        // nlist exits 1 when a name is not found, its JSON saying which
+        // (null): arm64's kallsyms lacks data symbols.
+        if r.exit != 0 && !(name == "nlist" && r.exit == 1) {
             return Err(format!(
                 "kvm {} exited with {}: {}",
                 r.args.join(" "),

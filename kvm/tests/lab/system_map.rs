@@ -76,7 +76,17 @@ fn nlist(core: &str, map: Option<&str>, names: &[&str]) -> BTreeMap<String, Opti
         }
         args.push("--json");
         args.extend(chunk);
-        let v = kvm_json(&args);
+        // Exit status 1 when a name is not found: the JSON says which.
+        let o = Command::new(env!("CARGO_BIN_EXE_kvm"))
+            .args(&args)
+            .output()
+            .expect("run kvm nlist");
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "kvm {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("nlist JSON");
         for n in chunk {
             out.insert((*n).to_owned(), hex(&v[*n]));
         }

@@ -30,6 +30,10 @@ pub struct Args {
     /// The file to write.
     #[arg(short, long)]
     output: PathBuf,
+    /// Print what was written as JSON (`output`, `format`, `written`,
+    /// `excluded`, `file_size`) instead of a line on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The `--to` name as a [`Target`].
@@ -90,6 +94,19 @@ pub fn run(a: Args) -> Result {
     let r = kvm::convert::convert(&kd, to, &keep, &a.output, Some(progress));
     bar.finish_and_clear();
     let summary = r?;
+    if a.json {
+        let v = serde_json::json!({
+            "output": a.output.display().to_string(),
+            "format": a.to,
+            "flat": a.flat,
+            // Pages (kdump) or bytes of memory (the others).
+            "written": summary.written,
+            "excluded": summary.excluded,
+            "file_size": summary.file_size,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     match to {
         Target::Kdump { .. } => eprintln!(
             "{}: {} pages saved ({} excluded), {} bytes",

@@ -25,14 +25,16 @@ pub fn run(a: Args) -> Result {
             .map(|(n, a)| (n.clone(), hex_opt(*a)))
             .collect();
         println!("{}", serde_json::to_string_pretty(&m)?);
-        return Ok(());
-    }
-    for (n, a) in names.iter().zip(&found) {
-        match a {
-            Some(a) => println!("{a:016x} {n}"),
-            None => println!("{:>16} {n}", "-"),
+    } else {
+        for (n, a) in names.iter().zip(&found) {
+            match a {
+                Some(a) => println!("{a:016x} {n}"),
+                None => println!("{:>16} {n}", "-"),
+            }
         }
     }
+    // A name not found is an error either way (the JSON says which:
+    // null), as kvm_nlist counts them.
     if found.iter().any(Option::is_none) {
         return Err(format!(
             "{}: {} of {} symbols not found",

@@ -19,6 +19,11 @@ pub struct Args {
     /// Print a hex dump instead of raw bytes.
     #[arg(long)]
     hex: bool,
+    /// Print JSON: `{"addr": "0x…", "len": N, "hex": "…"}` (the bytes
+    /// read, as one hex string; on a short read `len` is what was read,
+    /// and the exit status 1 says why).
+    #[arg(long, conflicts_with = "hex")]
+    json: bool,
     /// Start address (0x… hex or decimal), or a kernel symbol's name
     /// (`hz`, `init_uts_ns`).
     addr: String,
@@ -44,6 +49,9 @@ pub fn run(a: Args) -> Result {
     // a short one.
     let mut buf = vec![0u8; CHUNK.min(len) as usize];
     let mut done = 0u64;
+    if a.json {
+        write!(out, "{{\"addr\": \"{addr:#x}\", \"hex\": \"")?;
+    }
     while done < len {
         let want = (len - done).min(CHUNK) as usize;
         let at = addr.wrapping_add(done);
@@ -52,7 +60,11 @@ pub fn run(a: Args) -> Result {
             Err(e) if done == 0 => return Err(e.into()),
             Err(_) => 0,
         };
-        if a.hex {
+        if a.json {
+            for b in &buf[..n] {
+                write!(out, "{b:02x}")?;
+            }
+        } else if a.hex {
             hex(&mut out, at, &buf[..n])?;
         } else {
             out.write_all(&buf[..n])?;
@@ -61,6 +73,9 @@ pub fn run(a: Args) -> Result {
         if n < want {
             break;
         }
+    }
+    if a.json {
+        writeln!(out, "\", \"len\": {done}}}")?;
     }
     out.flush()?;
     if done < len {

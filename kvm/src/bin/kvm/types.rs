@@ -31,9 +31,9 @@ pub fn run(a: Args) -> Result {
         m.insert(p.clone(), v);
     }
     if a.q.json {
-        // JSON says null for what is not found, as nlist --json does.
+        // JSON says null for what is not found, as nlist --json does;
+        // the exit status says whether anything was, either way.
         println!("{}", serde_json::to_string_pretty(&m)?);
-        return Ok(());
     }
     let missing = m.values().filter(|v| v.is_null()).count();
     if missing > 0 {
