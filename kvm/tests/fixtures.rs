@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_dump, kvm_json};
+use common::check_dump;
 use std::path::{Path, PathBuf};
 
 /// The committed sets: Debian 6.1 on x86-64 and on arm64 (no data symbols
