@@ -3,8 +3,12 @@
 //! `allproc`, the crashed thread and the registers each thread was saved
 //! with, as LLDB's own test of these files expects them.
 
+#[path = "common/sparse.rs"]
+mod sparse;
+
 use serde_json::Value;
-use std::io::{Read, Seek, SeekFrom, Write};
+use sparse::sparse_copy;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +30,7 @@ fn unpack(name: &str, compressed: &Path, gzip: bool) -> PathBuf {
         return out;
     }
     let f = std::fs::File::open(compressed).unwrap();
-    let mut r: Box<dyn Read> = if gzip {
+    let r: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(f))
     } else {
         Box::new(bzip2::read::BzDecoder::new(f))
@@ -36,23 +40,7 @@ fn unpack(name: &str, compressed: &Path, gzip: bool) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!("{name}.{}.{n}.part", std::process::id()));
-    let mut w = std::fs::File::create(&tmp).unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0u64;
-    loop {
-        let n = r.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().all(|&b| b == 0) {
-            w.seek(SeekFrom::Current(n as i64)).unwrap();
-        } else {
-            w.write_all(&buf[..n]).unwrap();
-        }
-        len += n as u64;
-    }
-    w.set_len(len).unwrap();
-    drop(w);
+    sparse_copy(r, &tmp);
     std::fs::rename(&tmp, &out).unwrap();
     std::fs::write(&done, b"").unwrap();
     out

@@ -19,11 +19,14 @@
 //! release by `cargo xtask damage` (a CI step): thousands of opens.
 
 mod layout;
+#[path = "../common/sparse.rs"]
+mod sparse;
 
 use kvm::{Kvm, ProcOp};
 use layout::{spots, Kind};
+use sparse::sparse_copy;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -42,26 +45,6 @@ fn work() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("damage");
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Copies `r` into `to`, leaving zero blocks as holes.
-fn sparse_copy(mut r: impl Read, to: &Path) {
-    let mut w = File::create(to).unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0u64;
-    loop {
-        let n = r.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().all(|&b| b == 0) {
-            w.seek(SeekFrom::Current(n as i64)).unwrap();
-        } else {
-            w.write_all(&buf[..n]).unwrap();
-        }
-        len += n as u64;
-    }
-    w.set_len(len).unwrap();
 }
 
 /// One fixture to damage.
