@@ -12,7 +12,7 @@ use super::walker::{Linux, MAX_TASKS};
 use crate::{Kernel, Process};
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
-use kvm_core::{Error, Result};
+use kvm_core::Error;
 
 impl<K: Kernel + ?Sized> Linux<'_, K> {
     /// The processes when the task list from `head` stopped at `stop`
@@ -23,7 +23,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
         head: u64,
         forward: Vec<u64>,
         stop: (u64, Error),
-    ) -> Result<Vec<Process>> {
+    ) -> Vec<Process> {
         let task = |node: u64| node.wrapping_sub(self.l.tasks);
         // From the head backwards (`list_head.prev`) to the break.
         let mut seen: BTreeSet<u64> = forward.iter().copied().collect();
@@ -62,8 +62,13 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 for (node, why) in broken.into_iter().flatten() {
                     let looped = matches!(why, Error::Malformed(_));
                     if *node != head && (looped || !known.contains(&task(*node))) {
-                        out.push(Process::unavailable(0, task(*node), *why));
+                        out.push(self.broken(task(*node), *why, looped));
                     }
+                }
+                // A part of the idr that could not be read may hide
+                // processes neither road reached: said, not left out.
+                if let Some(e) = idr.error {
+                    out.push(Process::unavailable(0, 0, e));
                 }
             }
             _ => {
@@ -84,7 +89,7 @@ impl<K: Kernel + ?Sized> Linux<'_, K> {
                 }
             }
         }
-        Ok(out)
+        out
     }
 
     /// The entry for the task at `t`, where the list broke; its pid 0

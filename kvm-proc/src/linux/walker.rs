@@ -288,7 +288,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
                 .into_iter()
                 .map(|n| self.process_or_why(n.wrapping_sub(self.l.tasks), None))
                 .collect()),
-            Some(stop) => self.processes_past(head, tasks, stop),
+            Some(stop) => Ok(self.processes_past(head, tasks, stop)),
         }
     }
 

@@ -58,8 +58,9 @@ fn without_an_idr_the_list_is_read_from_both_ends() {
 }
 
 /// Part of the idr lost too (the node of pids 0–63: systemd, kthreadd,
-/// the kworker): the idr gives the rest in pid order, and the task list,
-/// read from both ends, gives those three after them.
+/// the kworker): the idr gives the rest in pid order, the task list,
+/// read from both ends, gives those three after them, and a last entry
+/// says that part of the idr could not be read.
 #[test]
 fn a_lost_idr_node_is_made_up_for_by_the_task_list() {
     let (mut k, t, size) = with_idr();
@@ -71,10 +72,18 @@ fn a_lost_idr_node_is_made_up_for_by_the_task_list() {
     let got = Linux::new(&k).unwrap().processes().unwrap();
     let pids: Vec<u32> = got.iter().map(|p| p.pid).collect();
     let mut want_pids: Vec<u32> = want[3..].iter().map(|p| p.pid).collect();
-    want_pids.extend([1, 2, 3]);
+    // Then an entry saying part of the idr could not be read.
+    want_pids.extend([1, 2, 3, 0]);
     assert_eq!(pids, want_pids);
     assert_eq!(got[1], lost(&k, 1000, t.bash));
-    for p in got.iter().filter(|p| p.pid != 1000) {
+    let slots = k.member(node, "xa_node.slots") - DIRECT_MAP;
+    let shift = node - DIRECT_MAP;
+    assert!(
+        matches!(got[7].unavailable, Some(Error::Excluded { pa }) if pa == shift || pa == slots),
+        "{:?}",
+        got[7]
+    );
+    for p in got.iter().filter(|p| p.pid != 1000 && p.pid != 0) {
         let w = want.iter().find(|w| w.pid == p.pid).unwrap();
         assert_eq!(p, w);
     }
