@@ -17,6 +17,8 @@ pub(crate) const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 const FOOTER_MAGIC: [u8; 2] = *b"YZ";
 /// Stream header and footer size.
 const EDGE: u64 = 12;
+/// Most stream padding taken between or after streams.
+const MAX_PADDING: u64 = 1 << 20;
 /// Largest dump unpacked from an .xz file into memory.
 pub(crate) const MAX_XZ_DUMP: u64 = 256 << 20;
 
@@ -48,13 +50,20 @@ pub(crate) fn streams(f: &dyn ReadAt) -> Result<(Vec<(u64, u64)>, u64), String> 
     let mut end = f.size();
     let mut total = 0u64;
     let mut streams = Vec::new();
+    let mut padding = 0u64;
     while end > 0 {
-        // Stream padding: zero bytes in fours.
+        // Stream padding: zero bytes in fours (xz writes none; more than
+        // a MiB of it is not an .xz file's end).
         let mut word = [0u8; 4];
         if end >= 4 && f.read_exact_at(end - 4, &mut word, "").is_ok() && word == [0; 4] {
             end -= 4;
+            padding += 4;
+            if padding > MAX_PADDING {
+                return Err("more than 1 MiB of zeros where a stream should end".into());
+            }
             continue;
         }
+        padding = 0;
         let stream_end = end;
         if end < 2 * EDGE {
             return Err(format!("{} bytes left before a stream's end", end));
@@ -268,6 +277,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("inflates past the size its index states"), "{e}");
+        // A MiB of zeros after the stream.
+        let mut zeros = x.clone();
+        zeros.extend(vec![0u8; (1 << 20) + 4]);
+        assert_eq!(
+            stated_size(&zeros),
+            Err("more than 1 MiB of zeros where a stream should end".into())
+        );
         // The index pointing before the file.
         let mut far = x.clone();
         let n = far.len();
