@@ -6,7 +6,9 @@
  * --release -p kvm --features capi`) export. It follows OpenBSD's <kvm.h>
  * (the interface kvm(3) describes) and adds FreeBSD's kvm_open2,
  * kvm_read2, kvm_nlist2 and kvm_walk_pages. Link with `pkg-config --cflags
- * --libs kvm`.
+ * --libs kvm`. The shared library's SONAME is libkvm.so.0 (the version of
+ * this C interface, not of the crate): install it under that name, with
+ * libkvm.so a link to it for the linker.
  *
  * What works where (kvm 0.1):
  *

@@ -28,8 +28,39 @@ fn lib_dir() -> &'static Path {
             c.arg("--release");
         }
         run(c.current_dir(manifest()));
+        // The name programs linked with -lkvm ask the loader for (its
+        // SONAME, see build.rs), next to the library, as an installation
+        // makes it.
+        let soname = dir.join(SONAME);
+        let _ = std::fs::remove_file(&soname);
+        std::os::unix::fs::symlink("libkvm.so", &soname).unwrap();
         dir.to_path_buf()
     })
+}
+
+/// The C library's SONAME.
+const SONAME: &str = "libkvm.so.0";
+
+/// `readelf -d` of `file`: its dynamic section.
+fn dynamic(file: &Path) -> String {
+    let out = run(Command::new("readelf").arg("-d").arg(file));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_library_has_its_soname_and_programs_need_it() {
+    let lib = dynamic(&lib_dir().join("libkvm.so"));
+    assert!(
+        lib.contains(&format!("(SONAME)             Library soname: [{SONAME}]")),
+        "{lib}"
+    );
+    let dir = work("soname");
+    build_examples(&dir);
+    let ps = dynamic(&dir.join("ps"));
+    assert!(
+        ps.contains(&format!("(NEEDED)             Shared library: [{SONAME}]")),
+        "{ps}"
+    );
 }
 
 fn manifest() -> &'static Path {
