@@ -91,8 +91,11 @@ typedef struct __kvm kvm_t;
  *   kernel's VMCOREINFO in it); a live door: a running VM's RAM file,
  *   "qemu:PID" (its memory through /proc/PID/mem), /dev/mem; NULL for the
  *   live kernel; "/dev/null" for the live system without memory access
- *   (as with KVM_NO_FILES: every call that needs memory fails). Other
- *   character devices are refused.
+ *   (as with KVM_NO_FILES: every call that needs memory fails, and
+ *   kvm_getprocs, kvm_getargv and kvm_getenvv list the running system's
+ *   processes as the OS lists them, from Linux's /proc: pid, ppid, pgid,
+ *   sid, ids, state, comm, tty, start, RSS, threads; as BSD ps uses such
+ *   a handle). Other character devices are refused.
  * swapfile: ignored, as on every BSD today.
  * flags: O_RDONLY, or O_RDWR to allow kvm_write where the source takes it.
  *

@@ -21,6 +21,7 @@ mod layout;
 mod memory;
 mod nlist;
 mod open;
+mod procfs;
 mod procs;
 
 pub use layout::*;

@@ -211,10 +211,14 @@ pub unsafe extern "C" fn kvm_getprocs(
                 return std::ptr::null_mut();
             }
         };
-        let Some(kd) = h.kvm() else {
-            return std::ptr::null_mut();
+        // Without kernel memory, the processes the OS lists (/proc).
+        let listed = match h.kd.clone() {
+            Some(kd) => kd.getprocs(sel.op).map_err(|e| e.to_string()),
+            None => {
+                super::procfs::processes(sel.op).map_err(|e| format!("kvm_getprocs: /proc: {e}"))
+            }
         };
-        let procs = match kd.getprocs(sel.op) {
+        let procs = match listed {
             Ok(mut p) => {
                 if !sel.kthreads {
                     p.retain(|p| p.kthread != Some(true));
@@ -298,6 +302,33 @@ unsafe fn strings(
         .iter()
         .find(|p| p.task == kp.p_paddr && p.pid as i32 == kp.p_pid)
         .cloned();
+    if h.kd.is_none() {
+        // Without kernel memory: the process's own /proc files.
+        let got = match known {
+            Some(p) if p.kthread == Some(true) => None,
+            _ => Some(super::procfs::strings(
+                kp.p_pid as u32,
+                matches!(which, Which::Envv),
+            )),
+        };
+        return match got {
+            Some(Ok(v)) => match which {
+                Which::Argv => h.argv.set(v, nchr),
+                Which::Envv => h.envv.set(v, nchr),
+            },
+            Some(Err(e)) => {
+                h.fail(format_args!("{call}: /proc/{}: {e}", kp.p_pid));
+                std::ptr::null_mut()
+            }
+            None => {
+                h.fail(format_args!(
+                    "{call}: pid {} is a kernel thread: no arguments or environment",
+                    kp.p_pid
+                ));
+                std::ptr::null_mut()
+            }
+        };
+    }
     let Some(kd) = h.kvm() else {
         return std::ptr::null_mut();
     };

@@ -266,6 +266,59 @@ ATF_TC_BODY(dev_null_and_no_files_mean_no_memory, tc)
 	free(core);
 }
 
+ATF_TC(no_files_lists_the_processes_the_os_lists);
+ATF_TC_HEAD(no_files_lists_the_processes_the_os_lists, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a KVM_NO_FILES or /dev/null handle "
+	    "lists the running system's processes as the OS does (/proc): "
+	    "this process with its parent, ids and argv, and init");
+	CONFIG(tc);
+}
+ATF_TC_BODY(no_files_lists_the_processes_the_os_lists, tc)
+{
+	char errbuf[_POSIX2_LINE_MAX], self[4096];
+	kvm_t *kds[2];
+	struct kinfo_proc *kp;
+	char **argv;
+	size_t i;
+	ssize_t n;
+	int cnt, fd;
+
+	/* argv[0] as the kernel keeps it: /proc/self/cmdline up to its NUL. */
+	fd = open("/proc/self/cmdline", O_RDONLY);
+	ATF_REQUIRE(fd >= 0);
+	n = read(fd, self, sizeof(self) - 1);
+	ATF_REQUIRE(n > 0);
+	self[n] = '\0';
+	close(fd);
+
+	kds[0] = kvm_openfiles(NULL, NULL, NULL, O_RDONLY | KVM_NO_FILES,
+	    errbuf);
+	kds[1] = kvm_openfiles(NULL, "/dev/null", NULL, O_RDONLY, errbuf);
+	for (i = 0; i < 2; i++) {
+		ATF_REQUIRE(kds[i] != NULL);
+		kp = kvm_getprocs(kds[i], KERN_PROC_PID, getpid(),
+		    sizeof(*kp), &cnt);
+		ATF_REQUIRE_MSG(kp != NULL, "%s", kvm_geterr(kds[i]));
+		ATF_REQUIRE_EQ(cnt, 1);
+		ATF_REQUIRE_EQ(kp[0].p_pid, getpid());
+		ATF_REQUIRE_EQ(kp[0].p_ppid, getppid());
+		ATF_REQUIRE_EQ(kp[0].p_ruid, getuid());
+		ATF_REQUIRE_EQ(kp[0].p_uid, geteuid());
+		ATF_REQUIRE(kp[0].p_kvm_valid & KVM_KI_PPID);
+		argv = kvm_getargv(kds[i], &kp[0], 0);
+		ATF_REQUIRE_MSG(argv != NULL, "%s", kvm_geterr(kds[i]));
+		ATF_REQUIRE_STREQ(argv[0], self);
+		/* init is there too. */
+		kp = kvm_getprocs(kds[i], KERN_PROC_PID, 1, sizeof(*kp),
+		    &cnt);
+		ATF_REQUIRE(kp != NULL);
+		ATF_REQUIRE_EQ(cnt, 1);
+		ATF_REQUIRE_EQ(kp[0].p_ppid, 0);
+		ATF_REQUIRE_EQ(kvm_close(kds[i]), 0);
+	}
+}
+
 ATF_TC(null_core_means_the_live_kernel);
 ATF_TC_HEAD(null_core_means_the_live_kernel, tc)
 {
@@ -1131,6 +1184,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, open_refusals);
 	ATF_TP_ADD_TC(tp, dev_null_and_no_files_mean_no_memory);
 	ATF_TP_ADD_TC(tp, null_core_means_the_live_kernel);
+	ATF_TP_ADD_TC(tp, no_files_lists_the_processes_the_os_lists);
 	ATF_TP_ADD_TC(tp, geterr_null_and_no_error_yet_are_empty);
 	ATF_TP_ADD_TC(tp, errors_are_sticky);
 	ATF_TP_ADD_TC(tp, geterr_buffer_lives_until_close);
