@@ -81,7 +81,7 @@ fn ps(bytes: Vec<u8>) -> Result<Vec<String>, Box<dyn core::fmt::Display>> {
 fn line(p: &Process, argv: Strings, page_kib: u64) -> String {
     let cmd = match argv {
         _ if p.kthread == Some(true) => format!("[{}]", p.comm),
-        Strings::Read(v) if !v.is_empty() => v.join(" "),
+        Strings::Read(v) if !v.is_empty() => String::from_utf8_lossy(&v.join(&b' ')).into_owned(),
         Strings::Read(_) => format!("[{}]", p.comm),
         Strings::Unavailable(_) => format!("({}) <argv unavailable>", p.comm),
     };

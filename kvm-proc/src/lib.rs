@@ -83,8 +83,9 @@ pub trait Kernel {
 /// guessing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Strings {
-    /// The strings, split at NUL bytes.
-    Read(Vec<String>),
+    /// The strings' bytes, split at NUL bytes, exactly as the process
+    /// holds them (not necessarily UTF-8).
+    Read(Vec<Vec<u8>>),
     /// Some of the memory holding them could not be read.
     Unavailable(kvm_core::Error),
 }

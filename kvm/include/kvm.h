@@ -249,8 +249,8 @@ struct kinfo_proc *kvm_getprocs(kvm_t *kd, int op, int arg, size_t elemsize,
  * function). nchr bounds the bytes returned, NULs included (0: no bound;
  * FreeBSD's count); the string that crosses it is cut. NULL for a kernel
  * thread, and on error (a page of them not in the dump: the message says
- * which). Bytes that are not UTF-8 come back as U+FFFD (a known
- * difference from BSD, which returns them raw).
+ * which). The strings are the bytes the process holds, as BSD returns
+ * them (not necessarily UTF-8).
  */
 char	**kvm_getargv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);
 char	**kvm_getenvv(kvm_t *kd, const struct kinfo_proc *kp, int nchr);

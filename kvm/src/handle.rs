@@ -289,14 +289,26 @@ impl Kvm {
     }
 
     /// The arguments of `p` (`kvm_getargv`), read through its own page
-    /// tables; an error when part of them is not in the dump.
+    /// tables; an error when part of them is not in the dump. Bytes that
+    /// are not UTF-8 read as U+FFFD (see [`Kvm::getargv_bytes`]).
     pub fn getargv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.getargv_bytes(p).map(lossy)
+    }
+
+    /// The environment of `p` (`kvm_getenvv`), as [`Kvm::getargv`].
+    pub fn getenvv(&self, p: &Process) -> Result<Vec<String>, Error> {
+        self.getenvv_bytes(p).map(lossy)
+    }
+
+    /// The arguments of `p`, each exactly the bytes the process holds
+    /// (what the C interface's `kvm_getargv` returns).
+    pub fn getargv_bytes(&self, p: &Process) -> Result<Vec<Vec<u8>>, Error> {
         self.readable(p)?;
         self.strings(self.with_os(|os, m| os.argv(m, p))?)
     }
 
-    /// The environment of `p` (`kvm_getenvv`).
-    pub fn getenvv(&self, p: &Process) -> Result<Vec<String>, Error> {
+    /// The environment of `p`, as [`Kvm::getargv_bytes`].
+    pub fn getenvv_bytes(&self, p: &Process) -> Result<Vec<Vec<u8>>, Error> {
         self.readable(p)?;
         self.strings(self.with_os(|os, m| os.envv(m, p))?)
     }
@@ -310,7 +322,7 @@ impl Kvm {
         }
     }
 
-    fn strings(&self, s: Strings) -> Result<Vec<String>, Error> {
+    fn strings(&self, s: Strings) -> Result<Vec<Vec<u8>>, Error> {
         match s {
             Strings::Read(v) => Ok(v),
             Strings::Unavailable(e) => Err(self.fail(e)),
@@ -466,3 +478,13 @@ fn poisoned() -> kvm_core::Error {
 
 #[cfg(test)]
 mod tests;
+
+/// Strings' bytes as text, what is not UTF-8 as U+FFFD.
+fn lossy(v: Vec<Vec<u8>>) -> Vec<String> {
+    v.into_iter()
+        .map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
+        .collect()
+}

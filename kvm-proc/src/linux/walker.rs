@@ -319,7 +319,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
 
     /// Reads strings of the task's own address space with `read` (given
     /// the mm); none for kernel threads and tasks without an mm.
-    fn strings(&self, t: u64, read: impl FnOnce(u64) -> Result<Vec<String>>) -> Strings {
+    fn strings(&self, t: u64, read: impl FnOnce(u64) -> Result<Vec<Vec<u8>>>) -> Strings {
         let r = self
             .user_mm(t)
             .and_then(|mm| mm.map_or(Ok(Vec::new()), read));
@@ -365,9 +365,7 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
                 self.user_bytes(mm, start, title_end).unwrap_or(buf)
             };
             let len = title.iter().position(|&b| b == 0).unwrap_or(title.len());
-            Ok(alloc::vec![
-                String::from_utf8_lossy(&title[..len]).into_owned()
-            ])
+            Ok(alloc::vec![title[..len].to_vec()])
         })
     }
 
@@ -421,12 +419,10 @@ impl<'k, K: Kernel + ?Sized> Linux<'k, K> {
 
 /// NUL-separated strings; the terminating NUL ends the last one, not an
 /// empty one after it, and an empty area holds none.
-fn split_strings(buf: &[u8]) -> Vec<String> {
+fn split_strings(buf: &[u8]) -> Vec<Vec<u8>> {
     let body = buf.strip_suffix(&[0]).unwrap_or(buf);
     if buf.is_empty() {
         return Vec::new();
     }
-    body.split(|&b| b == 0)
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }

@@ -49,7 +49,7 @@ fn argv_across_pages_reads() {
     let linux = Linux::new(&k).unwrap();
     assert_eq!(
         linux.argv(t),
-        Strings::Read(vec!["/opt/app/bin/app".into(), arg.clone()])
+        Strings::Read(vec!["/opt/app/bin/app".into(), arg.clone().into()])
     );
     assert_eq!(linux.envv(t), envv());
 }
@@ -219,4 +219,40 @@ fn setproctitle_title_past_arg_end() {
     k.poke_u64(k.member(mm, "mm_struct.env_start"), start + 34);
     let linux = Linux::new(&k).unwrap();
     assert_eq!(linux.argv(t), Strings::Read(vec![title.into()]));
+}
+
+/// Arguments that are not UTF-8 (a Latin-1 file name) come back as the
+/// bytes the process holds, as /proc/PID/cmdline gives them (issue 11:
+/// the C interface returns them unchanged).
+#[test]
+fn arguments_that_are_not_utf8_keep_their_bytes() {
+    let mut k = FakeKernel::new();
+    let t = k.add_task(&Task {
+        pid: 501,
+        comm: "ls",
+        mm: Some(Mm {
+            argv: &["ls"],
+            envv: &[],
+            rss: [0; 4],
+        }),
+        ..Task::default()
+    });
+    let mm = k.mm_of(t);
+    // A frame of its own, holding "ls\0café\0" in Latin-1, as the first
+    // argument page.
+    let obj = k.alloc(2 * 4096);
+    let frame = (obj - DIRECT_MAP).next_multiple_of(4096);
+    let bytes = b"ls\0caf\xe9\0";
+    k.poke(DIRECT_MAP + frame, bytes);
+    k.set_user_pte(mm, USER_ARGS, FakeKernel::user_pte(frame));
+    k.poke_u64(k.member(mm, "mm_struct.arg_start"), USER_ARGS);
+    k.poke_u64(
+        k.member(mm, "mm_struct.arg_end"),
+        USER_ARGS + bytes.len() as u64,
+    );
+    let linux = Linux::new(&k).unwrap();
+    assert_eq!(
+        linux.argv(t),
+        Strings::Read(vec![b"ls".to_vec(), b"caf\xe9".to_vec()])
+    );
 }

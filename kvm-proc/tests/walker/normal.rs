@@ -371,7 +371,7 @@ pub fn expected(t: &Tasks) -> Vec<Process> {
 }
 
 fn strings(v: &[&str]) -> Strings {
-    Strings::Read(v.iter().map(|s| s.to_string()).collect())
+    Strings::Read(v.iter().map(|s| s.as_bytes().to_vec()).collect())
 }
 
 fn check_normal_kernel(layout: Layout) {

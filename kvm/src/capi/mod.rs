@@ -107,14 +107,14 @@ struct CStrings {
 impl CStrings {
     /// Replaces the strings with `v`, cut to `nchr` bytes in all (NULs
     /// included) when `nchr` is not 0; returns the array.
-    fn set(&mut self, v: Vec<String>, nchr: usize) -> *mut *mut c_char {
+    fn set(&mut self, v: Vec<Vec<u8>>, nchr: usize) -> *mut *mut c_char {
         let mut left = if nchr == 0 { usize::MAX } else { nchr };
         self.strings.clear();
         for s in v {
             if left == 0 {
                 break;
             }
-            let mut b = s.into_bytes();
+            let mut b = s;
             if b.len() >= left {
                 // The string that crosses the bound is cut, with its NUL
                 // inside the bound.

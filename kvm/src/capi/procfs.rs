@@ -128,15 +128,14 @@ fn clock_and_page() -> (Option<u64>, Option<u64>) {
     (pos(tck), pos(page))
 }
 
-/// `/proc/PID/cmdline` (`environ` for the environment), split at NULs.
-pub(super) fn strings(pid: u32, environ: bool) -> std::io::Result<Vec<String>> {
+/// `/proc/PID/cmdline` (`environ` for the environment), split at NULs:
+/// the bytes as the process holds them.
+pub(super) fn strings(pid: u32, environ: bool) -> std::io::Result<Vec<Vec<u8>>> {
     let file = if environ { "environ" } else { "cmdline" };
     let b = std::fs::read(Path::new("/proc").join(pid.to_string()).join(file))?;
     let b = b.strip_suffix(&[0]).unwrap_or(&b);
     if b.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(b.split(|&c| c == 0)
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect())
+    Ok(b.split(|&c| c == 0).map(<[u8]>::to_vec).collect())
 }

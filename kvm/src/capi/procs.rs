@@ -347,9 +347,10 @@ unsafe fn strings(
             ));
             return std::ptr::null_mut();
         }
+        // The bytes the process holds, not necessarily UTF-8.
         Ok(Some(p)) => match which {
-            Which::Argv => kd.getargv(&p),
-            Which::Envv => kd.getenvv(&p),
+            Which::Argv => kd.getargv_bytes(&p),
+            Which::Envv => kd.getenvv_bytes(&p),
         },
         Ok(None) => {
             h.fail(format_args!("{call}: no process {}", kp.p_pid));

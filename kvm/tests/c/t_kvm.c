@@ -14,8 +14,11 @@
  */
 #define _GNU_SOURCE
 #include <atf-c.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,8 +318,35 @@ ATF_TC_BODY(no_files_lists_the_processes_the_os_lists, tc)
 		ATF_REQUIRE(kp != NULL);
 		ATF_REQUIRE_EQ(cnt, 1);
 		ATF_REQUIRE_EQ(kp[0].p_ppid, 0);
-		ATF_REQUIRE_EQ(kvm_close(kds[i]), 0);
 	}
+	/*
+	 * An argument that is not UTF-8 ("caf\xe9", Latin-1) comes back as
+	 * the bytes the process holds. The shell waits for its sleep (a
+	 * second command keeps it from exec'ing it).
+	 */
+	pid_t child = fork();
+	ATF_REQUIRE(child >= 0);
+	if (child == 0) {
+		execl("/bin/sh", "sh", "-c", "sleep 10; :", "caf\xe9",
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100; i++) {
+		kp = kvm_getprocs(kds[0], KERN_PROC_PID, child, sizeof(*kp),
+		    &cnt);
+		ATF_REQUIRE(kp != NULL && cnt == 1);
+		argv = kvm_getargv(kds[0], &kp[0], 0);
+		if (argv != NULL && argv[0] != NULL && argv[3] != NULL &&
+		    strcmp(argv[0], "sh") == 0)
+			break;
+		usleep(10000); /* until the child has exec'd */
+	}
+	ATF_REQUIRE(argv != NULL && argv[3] != NULL);
+	ATF_REQUIRE_STREQ(argv[3], "caf\xe9");
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	for (i = 0; i < 2; i++)
+		ATF_REQUIRE_EQ(kvm_close(kds[i]), 0);
 }
 
 ATF_TC(null_core_means_the_live_kernel);
