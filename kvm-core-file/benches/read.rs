@@ -21,6 +21,8 @@
 //!   pseudo-random order (xorshift64, seed [`SEED`]; the libkdumpfile script
 //!   draws the same sequence);
 //! - `seq/`    every present page once, in address order, 4 KiB at a time;
+//! - `memcpy/` for each ELF dump, as many 4 KiB copies out of its bytes
+//!   held in memory: the bound `seq/` of an ELF is measured against;
 //! - `codec/`  decoding (only) each distinct stored page of a plain kdump
 //!   file, read into memory beforehand, in the order the sequential read
 //!   first meets them; throughput counts the decoded bytes.
@@ -474,6 +476,33 @@ fn run<M: Measurement>(mut c: Criterion<M>) {
                 b.iter(|| {
                     for &pfn in pages {
                         d.read_phys_exact(PhysAddr(pfn * PAGE), &mut page).unwrap();
+                    }
+                    black_box(page[0])
+                })
+            });
+        }
+        g.finish();
+    }
+    {
+        // The bound the ELF reads are measured against: the same number
+        // of 4 KiB copies out of the file's bytes already in memory (a
+        // plain memcpy, no format, no page lookup).
+        let mut g = c.benchmark_group("memcpy");
+        g.sampling_mode(SamplingMode::Flat);
+        for (inp, pages, ..) in &prepared {
+            if open(&inp.path).info().format != "elf" {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&inp.path) else {
+                continue;
+            };
+            let n = (pages.len()).min(bytes.len() / PAGE as usize);
+            let mut page = vec![0u8; PAGE as usize];
+            g.throughput(Throughput::BytesDecimal(n as u64 * PAGE));
+            g.bench_function(inp.name.as_str(), |b| {
+                b.iter(|| {
+                    for chunk in bytes.chunks_exact(PAGE as usize).take(n) {
+                        page.copy_from_slice(black_box(chunk));
                     }
                     black_box(page[0])
                 })
