@@ -272,6 +272,16 @@ enum Which {
     Envv,
 }
 
+impl Which {
+    /// `v` into the handle's array for these strings (cut to `nchr`).
+    fn put(self, h: &mut Handle, v: Vec<Vec<u8>>, nchr: usize) -> *mut *mut c_char {
+        match self {
+            Which::Argv => h.argv.set(v, nchr),
+            Which::Envv => h.envv.set(v, nchr),
+        }
+    }
+}
+
 /// The argv or env of the process of `kp`, into the handle's array.
 ///
 /// # Safety
@@ -312,10 +322,7 @@ unsafe fn strings(
             )),
         };
         return match got {
-            Some(Ok(v)) => match which {
-                Which::Argv => h.argv.set(v, nchr),
-                Which::Envv => h.envv.set(v, nchr),
-            },
+            Some(Ok(v)) => which.put(h, v, nchr),
             Some(Err(e)) => {
                 h.fail(format_args!("{call}: /proc/{}: {e}", kp.p_pid));
                 std::ptr::null_mut()
@@ -359,10 +366,7 @@ unsafe fn strings(
         Err(e) => Err(e),
     };
     match got {
-        Ok(v) => match which {
-            Which::Argv => h.argv.set(v, nchr),
-            Which::Envv => h.envv.set(v, nchr),
-        },
+        Ok(v) => which.put(h, v, nchr),
         Err(e) => {
             h.fail(e);
             std::ptr::null_mut()
