@@ -783,8 +783,60 @@ truth(const atf_tc_t *tc, const char *set, struct tproc *out, int max,
 	return n;
 }
 
-/* The strings of a NULL-terminated array, each with '%', tab, newline
-   and \037 as %XX, joined by \037 (as the truth files hold them). */
+/*
+ * `in` as the truth files hold text (JSON, made with Rust's
+ * String::from_utf8_lossy): each maximal invalid UTF-8 subpart becomes
+ * U+FFFD. kvm_getargv returns the bytes the process holds, as BSD does.
+ */
+static char *
+lossy(const char *in)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), i = 0, o = 0;
+	char *out = malloc(3 * n + 1);
+
+	ATF_REQUIRE(out != NULL);
+	while (i < n) {
+		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
+		size_t need = 0, k = 1;
+
+		if (c < 0x80) {
+			out[o++] = (char)c;
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			lo = c == 0xe0 ? 0xa0 : 0x80;
+			hi = c == 0xed ? 0x9f : 0xbf;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			lo = c == 0xf0 ? 0x90 : 0x80;
+			hi = c == 0xf4 ? 0x8f : 0xbf;
+		}
+		for (; need && k <= need && i + k < n; k++) {
+			unsigned char d = s[i + k];
+
+			if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xbf))
+				break;
+		}
+		if (need && k == need + 1) {
+			memcpy(out + o, s + i, k);
+			o += k;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		}
+		i += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The strings of a NULL-terminated array, each as the truth files hold
+   it (lossy()) with '%', tab, newline and \037 as %XX, joined by \037. */
 static void
 joined(char **v, char *out, size_t len)
 {
@@ -792,12 +844,15 @@ joined(char **v, char *out, size_t len)
 
 	out[0] = '\0';
 	for (int i = 0; v[i] != NULL && at < len; i++) {
+		char *text = lossy(v[i]);
+
 		if (i)
 			at += (size_t)snprintf(out + at, len - at, "\037");
-		for (const char *c = v[i]; *c != '\0' && at < len; c++)
+		for (const char *c = text; *c != '\0' && at < len; c++)
 			at += (size_t)snprintf(out + at, len - at,
 			    strchr("%\t\n\037", *c) ? "%%%02x" : "%c",
 			    (unsigned char)*c);
+		free(text);
 	}
 }
 
