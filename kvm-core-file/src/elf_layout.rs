@@ -55,12 +55,20 @@ pub(crate) fn check(loads: &[Segment], reserved: &[(u64, u64)]) -> Result<()> {
         Ok(())
     };
     overlapping(|s| s.offset)?;
+    // A core with segments that have no physical address is a view of
+    // virtual memory (/proc/kcore: vmalloc has none): its kernel text and
+    // its direct map alias the same physical pages at different file
+    // offsets, read live, and its segments need not start on pages. The
+    // physical rules are a dump's.
+    if held.iter().any(|s| s.paddr == NO_PADDR) {
+        return Ok(());
+    }
     overlapping(|s| s.paddr)?;
     // Physical memory is dumped in pages: where every other segment
     // starts on a page, one that starts inside one is damage (real
     // producers are consistent; a kdump of an odd e820 map has all its
     // odd starts, not one).
-    let phys: Vec<&&Segment> = held.iter().filter(|s| s.paddr != NO_PADDR).collect();
+    let phys: Vec<&&Segment> = held.iter().collect();
     let odd = phys.iter().filter(|s| s.paddr % 4096 != 0).count();
     if odd > 0 && odd * 8 < phys.len() {
         return Err(Error::Malformed(
@@ -123,8 +131,14 @@ mod tests {
                 "an ELF PT_LOAD starts inside a page where the others start on pages (damaged program headers)"
             ))
         );
-        // kcore's segments without a physical address are not compared.
-        let kcore = [seg(0x1000, NO_PADDR, 0x1000), seg(0x1000, NO_PADDR, 0x1000)];
+        // kcore: its text and direct map alias the same physical pages
+        // at other file offsets, and vmalloc has no physical address.
+        let kcore = [
+            seg(0x1000, 0x100_0000, 0x2000),
+            seg(0x9000, 0x100_0000, 0x1000),
+            seg(0xa000, NO_PADDR, 0x1000),
+        ];
         assert_eq!(check(&kcore, &[]), Ok(()));
+        assert_eq!(check(&kcore[..2], &[]), Err(BAD));
     }
 }
