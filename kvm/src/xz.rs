@@ -17,6 +17,8 @@ pub(crate) const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 const FOOTER_MAGIC: [u8; 2] = *b"YZ";
 /// Stream header and footer size.
 const EDGE: u64 = 12;
+/// Largest stream index read.
+const MAX_INDEX: u64 = 16 << 20;
 /// Most stream padding taken between or after streams.
 const MAX_PADDING: u64 = 1 << 20;
 /// Largest dump unpacked from an .xz file into memory.
@@ -76,6 +78,11 @@ pub(crate) fn streams(f: &dyn ReadAt) -> Result<(Vec<(u64, u64)>, u64), String> 
         }
         let backward = u64::from(u32::from_le_bytes(footer[4..8].try_into().expect("4")));
         let index_size = (backward + 1) * 4;
+        // Ten bytes or so a block: an index of 16 MiB lists over a
+        // million blocks, more than any dump kvm unpacks has.
+        if index_size > MAX_INDEX {
+            return Err("its index is larger than 16 MiB".into());
+        }
         let index_start = (end - EDGE)
             .checked_sub(index_size)
             .filter(|&s| s >= EDGE)
@@ -284,10 +291,18 @@ mod tests {
             stated_size(&zeros),
             Err("more than 1 MiB of zeros where a stream should end".into())
         );
+        // A backward size of 2^32 - 1: a 16 GiB index, not read.
+        let mut huge = x.clone();
+        let n = huge.len();
+        huge[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            stated_size(&huge),
+            Err("its index is larger than 16 MiB".into())
+        );
         // The index pointing before the file.
         let mut far = x.clone();
         let n = far.len();
-        far[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        far[n - 8..n - 4].copy_from_slice(&1000u32.to_le_bytes());
         assert_eq!(
             stated_size(&far),
             Err("its index would start before the file".into())
