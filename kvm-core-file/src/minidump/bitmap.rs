@@ -25,16 +25,15 @@ pub struct Bitmap {
 
 impl Bitmap {
     /// The bitmap of the `len` bytes at `off` of `file` over the
-    /// `dump_avail` pairs in `avail` (`(start, end)` physical addresses,
-    /// end exclusive, ended by a pair whose end is 0; `None`: one range
-    /// from physical 0 covering every bit, as versions without dump_avail
-    /// have). Read a MiB at a time, never held twice: a bitmap is as
-    /// large as the machine's memory divided by 32 Ki.
+    /// `dump_avail` ranges `avail` (from [`avail_ranges`]; `None`: one
+    /// range from physical 0 covering every bit, as versions without
+    /// dump_avail have). Read a MiB at a time, never held twice: a bitmap
+    /// is as large as the machine's memory divided by 32 Ki.
     pub fn read(
         file: &dyn crate::ReadAt,
         off: u64,
         len: u64,
-        avail: Option<&[u8]>,
+        avail: Option<&[(u64, u64)]>,
         page: u64,
     ) -> Result<Bitmap> {
         let end = off
@@ -50,10 +49,10 @@ impl Bitmap {
             push_words(&mut words, &chunk[..n]);
             at += n as u64;
         }
-        Bitmap::from_words(words, avail, page)
+        Ok(Bitmap::from_words(words, avail, page))
     }
 
-    fn from_words(words: Vec<u64>, avail: Option<&[u8]>, page: u64) -> Result<Bitmap> {
+    fn from_words(words: Vec<u64>, avail: Option<&[(u64, u64)]>, page: u64) -> Bitmap {
         let mut ranks = Vec::with_capacity(words.len() / BLOCK + 1);
         let mut total = 0u64;
         for (i, w) in words.iter().enumerate() {
@@ -63,46 +62,29 @@ impl Bitmap {
             total += u64::from(w.count_ones());
         }
         let bits = words.len() as u64 * 64;
-        let mut ranges = Vec::new();
-        match avail {
-            None => ranges.push((0, bits, 0)),
+        let ranges = match avail {
+            None => alloc::vec![(0, bits, 0)],
             Some(a) => {
+                // Ranges back to back in the bits (their sum is checked
+                // by avail_ranges); pages past the bitmap's last bit are
+                // not held: a range is cut there (so a hostile end costs
+                // nothing).
                 let mut bit = 0u64;
-                let mut prev_end = 0u64;
-                for pair in a.chunks_exact(16) {
-                    let u = |o: usize| {
-                        let mut x = [0u8; 8];
-                        x.copy_from_slice(&pair[o..o + 8]);
-                        u64::from_le_bytes(x)
-                    };
-                    let (start, end) = (u(0), u(8));
-                    if end == 0 {
-                        break;
-                    }
-                    if end < start || start < prev_end {
-                        return Err(Error::Malformed(
-                            "FreeBSD minidump dump_avail ranges are not ascending",
-                        ));
-                    }
-                    let first = start / page;
-                    let last = end.div_ceil(page);
-                    // Pages past the bitmap's last bit are not held: a
-                    // range is cut there (so a hostile end costs nothing).
-                    let n = (last - first).min(bits.saturating_sub(bit));
-                    ranges.push((first, n, bit));
-                    bit = bit
-                        .checked_add(last - first)
-                        .ok_or(Error::Malformed("FreeBSD minidump dump_avail overflows"))?;
-                    prev_end = end;
-                }
+                a.iter()
+                    .map(|&(first, pages)| {
+                        let r = (first, pages.min(bits.saturating_sub(bit)), bit);
+                        bit += pages;
+                        r
+                    })
+                    .collect()
             }
-        }
-        Ok(Bitmap {
+        };
+        Bitmap {
             words,
             ranks,
             avail: ranges,
             page,
-        })
+        }
     }
 
     /// Set bits: the pages the dump says it holds.
@@ -170,6 +152,34 @@ impl Bitmap {
         }
         out
     }
+}
+
+/// The `dump_avail` pairs in `avail` (`(start, end)` physical addresses,
+/// end exclusive, ended by a pair whose end is 0) as `(first pfn, pages)`:
+/// ascending, and with a page count that fits the bits a bitmap can
+/// number.
+pub fn avail_ranges(avail: &[u8], page: u64) -> Result<Vec<(u64, u64)>> {
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let (mut prev_end, mut pages) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for pair in avail.chunks_exact(16) {
+        let (start, end) = (u(&pair[..8]), u(&pair[8..]));
+        if end == 0 {
+            break;
+        }
+        if end < start || start < prev_end {
+            return Err(Error::Malformed(
+                "FreeBSD minidump dump_avail ranges are not ascending",
+            ));
+        }
+        let (first, last) = (start / page, end.div_ceil(page));
+        pages = pages
+            .checked_add(last - first)
+            .ok_or(Error::Malformed("FreeBSD minidump dump_avail overflows"))?;
+        out.push((first, last - first));
+        prev_end = end;
+    }
+    Ok(out)
 }
 
 /// `bytes` as little-endian words appended to `words` (a short last

@@ -59,12 +59,17 @@ impl<R: ReadAt> MinidumpDump<R> {
         }
         let avail = match h.dumpavailsize {
             0 => None,
-            n => Some(file.read_vec_at(avail_off, n, "FreeBSD minidump dump_avail truncated")?),
+            n => Some(bitmap::avail_ranges(
+                &file.read_vec_at(avail_off, n, "FreeBSD minidump dump_avail truncated")?,
+                h.page,
+            )?),
         };
-        if let Some(pages) = avail.as_deref().and_then(|a| avail_pages(a, h.page)) {
+        if let Some(a) = &avail {
             // The kernel sizes the bitmap for the pages dump_avail lists
             // (a bit each, in longs, rounded to a page: FreeBSD's
             // minidumpsys); one larger is a damaged header, not memory.
+            // (avail_ranges checked that the sum fits.)
+            let pages: u64 = a.iter().map(|&(_, n)| n).sum();
             let most = pages.div_ceil(64).saturating_mul(8);
             if h.bitmapsize > h.round(most)? {
                 return Err(Error::Malformed(
@@ -204,24 +209,3 @@ impl<R: ReadAt + Send + Sync + core::fmt::Debug> Source for MinidumpDump<R> {
 
 #[cfg(test)]
 mod tests;
-
-/// The pages the `dump_avail` ranges (`start, end` pairs ending at a
-/// zero end) span; `None` when they are not ascending (which the
-/// bitmap's reading then reports).
-fn avail_pages(avail: &[u8], page: u64) -> Option<u64> {
-    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let mut prev_end = 0;
-    let mut pages = 0u64;
-    for (start, end) in avail
-        .chunks_exact(16)
-        .map(|p| (u(&p[..8]), u(&p[8..])))
-        .take_while(|&(_, end)| end != 0)
-    {
-        if end < start || start < prev_end {
-            return None;
-        }
-        prev_end = end;
-        pages = pages.saturating_add(end.div_ceil(page) - start / page);
-    }
-    Some(pages)
-}
