@@ -35,7 +35,8 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
     let mut magic = [0u8; 6];
     let n = kvm_core_file::ReadAt::read_at(&file, 0, &mut magic)
         .map_err(|e| Error::core(Some(path.to_path_buf()), e))?;
-    let opened = if magic[..n] == crate::xz::XZ_MAGIC {
+    let in_memory = magic[..n] == crate::xz::XZ_MAGIC;
+    let opened = if in_memory {
         // A whole-file .xz dump (how small dumps are shipped): unpack
         // into memory, bounded, and detect the format inside.
         let bytes = crate::xz::unpack(path, &file)?;
@@ -58,7 +59,6 @@ fn open_path(path: &Path, write: bool) -> Result<Box<dyn Source>, Error> {
         let f = FileReader::open_unmapped(path).ok()?;
         kvm_core_file::open(f).ok()
     };
-    let in_memory = magic[..n] == crate::xz::XZ_MAGIC;
     Ok(discover(source, || (!in_memory).then(unmapped).flatten()))
 }
 
