@@ -354,6 +354,12 @@ fn what_a_cut_dump_lacks_is_said() {
     assert!(e.contains("was excluded from the dump"), "{e}");
     let e = error(&["maps", "--pid", "1", "-M", core]);
     assert!(e.contains("excluded from the dump"), "{e}");
+    // Every process's: those whose maps are cut out are named.
+    let e = error(&["maps", "-M", core]);
+    assert!(
+        e.contains("the maps of 19 processes could not be read"),
+        "{e}"
+    );
     let e = error(&["maps", "--pid", "99999", "-M", core]);
     assert!(e.contains("no process 99999"), "{e}");
     // amd64: the BTF pages naming the ORC entry's layout are not in it.

@@ -147,8 +147,8 @@ enum Cmd {
     /// --pid PID, or --all; from the dump alone (x86-64: the kernel's ORC
     /// tables; arm64: frame records).
     Bt(bt::Args),
-    /// A process's memory map, as /proc/PID/maps prints it (the maple
-    /// tree, or the mmap list before 6.1).
+    /// Memory maps, as /proc/PID/maps prints them (the maple tree, or
+    /// the mmap list before 6.1): one process's, or every process's.
     Maps(maps::Args),
     /// Open files by process and descriptor (kvm_getfiles): the paths
     /// /proc/PID/fd links to, with fdinfo's flags and position.

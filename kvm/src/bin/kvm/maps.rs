@@ -1,5 +1,5 @@
-//! `kvm maps`: a process's memory map, as `/proc/PID/maps` prints it, or
-//! as JSON.
+//! `kvm maps`: memory maps, as `/proc/PID/maps` prints them, or as JSON:
+//! one process's (`--pid`), or every process's, each line with its pid.
 
 use crate::escape::printable;
 use crate::{Result, Source};
@@ -11,9 +11,10 @@ use std::io::Write;
 pub struct Args {
     #[command(flatten)]
     src: Source,
-    /// The process.
+    /// Only this process (without it: every process, each line after its
+    /// pid).
     #[arg(long, value_name = "PID")]
-    pid: u32,
+    pid: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -21,18 +22,26 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result {
     let kvm = a.src.open()?;
-    let p = kvm
-        .getprocs(ProcOp::Pid(a.pid))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no process {} in the dump", a.pid))?;
-    let maps = kvm.maps(&p)?;
+    let op = a.pid.map_or(ProcOp::All, ProcOp::Pid);
+    let procs = kvm.getprocs(op)?;
+    if let (Some(pid), true) = (a.pid, procs.is_empty()) {
+        return Err(format!("no process {pid} in the dump").into());
+    }
+    // A process whose map cannot be read is said, the others listed.
+    let (mut rows, mut failed) = (Vec::new(), Vec::new());
+    for p in &procs {
+        match kvm.maps(p) {
+            Ok(maps) => rows.extend(maps.into_iter().map(|m| (p.pid, m))),
+            Err(e) if a.pid.is_some() => return Err(e.into()),
+            Err(e) => failed.push(format!("pid {}: {e}", p.pid)),
+        }
+    }
     let out = std::io::stdout();
     let mut out = out.lock();
     if a.json {
-        let v: Vec<serde_json::Value> = maps
+        let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|m| {
+            .map(|(pid, m)| {
                 let perms: String = [
                     if m.read { 'r' } else { '-' },
                     if m.write { 'w' } else { '-' },
@@ -42,6 +51,7 @@ pub fn run(a: Args) -> Result {
                 .iter()
                 .collect();
                 serde_json::json!({
+                    "pid": pid,
                     "start": format!("{:#x}", m.start),
                     "end": format!("{:#x}", m.end),
                     "perms": perms,
@@ -55,13 +65,24 @@ pub fn run(a: Args) -> Result {
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        for m in &maps {
-            writeln!(
-                out,
-                "{}",
-                printable(&String::from_utf8_lossy(&m.proc_line()))
-            )?;
+        for (pid, m) in &rows {
+            let line = m.proc_line();
+            let line = String::from_utf8_lossy(&line);
+            let line = printable(&line);
+            match a.pid {
+                Some(_) => writeln!(out, "{line}")?,
+                None => writeln!(out, "{pid:>7} {line}")?,
+            }
         }
+    }
+    out.flush()?;
+    if !failed.is_empty() {
+        return Err(format!(
+            "the maps of {} processes could not be read ({})",
+            failed.len(),
+            failed.join("; ")
+        )
+        .into());
     }
     Ok(())
 }
