@@ -16,6 +16,11 @@ use kvm_proc::{
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Why a write to a live kernel opened for writing fails when its door
+/// takes none (/proc/kcore is read-only).
+pub(crate) const LIVE_NO_WRITES: &str = "writes through this live door (/proc/kcore is read-only; \
+     live writes go through /dev/mem, a QEMU RAM file or qemu:PID)";
+
 /// An open kernel memory source (`kvm_t`).
 pub struct Kvm {
     path: PathBuf,
@@ -171,12 +176,17 @@ impl Kvm {
 
     /// Physical writes, when the handle was opened
     /// [`OpenFlags::ReadWrite`] on a source that takes them (dumps never
-    /// do: [`kvm_core::Error::ReadOnly`]).
+    /// do: [`kvm_core::Error::ReadOnly`]; a live door may not either:
+    /// [`kvm_core::Error::Unsupported`], naming the doors that do).
     fn writer(&self) -> Result<&dyn PhysWrite, kvm_core::Error> {
         if self.flags != OpenFlags::ReadWrite {
             return Err(kvm_core::Error::ReadOnly);
         }
-        self.source.phys_write().ok_or(kvm_core::Error::ReadOnly)
+        match self.source.phys_write() {
+            Some(w) => Ok(w),
+            None if self.source.info().live => Err(kvm_core::Error::Unsupported(LIVE_NO_WRITES)),
+            None => Err(kvm_core::Error::ReadOnly),
+        }
     }
 
     /// `Ok` when writes can go through: the handle was opened

@@ -95,11 +95,11 @@ read -r rel < /proc/sys/kernel/osrelease
 # before the load-average wait below.
 mkdir -p /out/live || exit 1
 echo "shell pid=$me" > /out/live/status.txt
-live() {
-	n=$1 ext=$2
-	shift 2
+run_live() {
+	n=$1 ext=$2 prog=$3
+	shift 3
 	read -r t0 rest < /proc/uptime
-	sh -c 'echo $$ > "$0"; exec kvm "$@"' "/out/live/$n.pid" "$@" \
+	sh -c 'echo $$ > "$0"; exec "$@"' "/out/live/$n.pid" "$prog" "$@" \
 		> "/out/live/$n.$ext" 2> "/out/live/$n.err"
 	rc=$?
 	read -r t1 rest < /proc/uptime
@@ -107,6 +107,11 @@ live() {
 	read -r pid < "/out/live/$n.pid"
 	rm -f "/out/live/$n.pid"
 	echo "$n exit=$rc pid=$pid start=$t0 end=$t1 args=$*" >> /out/live/status.txt
+}
+live() {
+	n=$1 ext=$2
+	shift 2
+	run_live "$n" "$ext" kvm "$@"
 }
 live ps json ps --json
 live ps-threads json ps --threads --json
@@ -129,6 +134,10 @@ aarch64) ram=0x42000000 ;; # QEMU virt: RAM from 1 GiB
 esac
 live devmem-ram bin read -M /dev/mem --phys $ram 16
 live devmem-low bin read -M /dev/mem --phys 0xf0000 16
+# The C interface's live cases (kvm/tests/c/in_guest.c, static with
+# libkvm.a; the lab's in_guest_c test reads capi.jsonl), with an argument
+# of two words for its own kvm_getargv check.
+run_live capi jsonl kvm-capi-in-guest --kvm-lab-capi 'two words'
 
 tar -cf /dev/vda -C /out truth.txt kallsyms.txt live || exit 1
 sync

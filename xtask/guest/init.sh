@@ -130,6 +130,35 @@ sleep 1000016 | env KVM_MARKER_15=open-files KVM_LONG_PATH="$long" sh -c '
 # 16: a unix socket: busybox syslogd on /dev/log.
 env KVM_MARKER_16=unix-socket syslogd -n -O /dev/null &
 
+# The crowd: KVM_LAB_CROWD more processes (the scale set's; none in the
+# others), each with KVM_CROWD=<n> in its environment, by turns: three
+# threads (kvm-lab-threads), another user (crowd1, crowd2), 40 long
+# arguments (a shell waiting for its sleep: two processes), a 2 KiB
+# environment variable, a plain sleep.
+if [ "${KVM_LAB_CROWD:-0}" -gt 0 ]; then
+	crowd_env=$(seq -s - 1 600)
+	set --
+	i=1
+	while [ $i -le 40 ]; do
+		set -- "$@" "crowd-arg-$i-0123456789abcdefghijklmnopqrstuvwxyz"
+		i=$((i + 1))
+	done
+	i=1
+	while [ $i -le "$KVM_LAB_CROWD" ]; do
+		s=$((2000000 + i))
+		case $((i % 5)) in
+		0) env KVM_CROWD=$i /bin/kvm-lab-threads "crowd-$i" & ;;
+		1) env KVM_CROWD=$i su -s /bin/sh "crowd$((i % 2 + 1))" -c "exec sleep $s" & ;;
+		2) env KVM_CROWD=$i sh -c "sleep $s; exit 0" "kvm-crowd-$i" "$@" & ;;
+		3) env KVM_CROWD=$i "KVM_CROWD_ENV=$crowd_env" sleep $s & ;;
+		*) env KVM_CROWD=$i sleep $s & ;;
+		esac
+		i=$((i + 1))
+	done
+	set --
+	say "crowd of $KVM_LAB_CROWD started"
+fi
+
 sleep 2
 kill -STOP $stopped || fail "kill -STOP"
 say "workload started; letting it run ${KVM_LAB_SETTLE}s"

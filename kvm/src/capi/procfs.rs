@@ -11,6 +11,9 @@ use std::path::Path;
 
 /// `PF_KTHREAD` in `/proc/PID/stat`'s flags.
 const PF_KTHREAD: u64 = 0x0020_0000;
+/// `PF_WQ_WORKER`: a workqueue worker, whose `/proc` name is its `comm`
+/// with "-DESC" or "+DESC" appended (the kernel's `wq_worker_comm`).
+const PF_WQ_WORKER: u64 = 0x20;
 
 /// The processes `op` selects, by pid.
 pub(super) fn processes(op: ProcOp) -> std::io::Result<Vec<Process>> {
@@ -27,15 +30,34 @@ pub(super) fn processes(op: ProcOp) -> std::io::Result<Vec<Process>> {
 }
 
 /// The fields of a `stat` file after the command's closing parenthesis
-/// (field 3, the state, first), and the command.
+/// (field 3, the state, first), and the task's `comm`.
 fn stat(path: &Path) -> Option<(String, Vec<String>)> {
     let text = std::fs::read_to_string(path).ok()?;
     // The command may hold spaces and parentheses: it ends at the last ')'.
     let open = text.find('(')?;
     let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_owned();
-    let rest = text.get(close + 1..)?;
-    Some((comm, rest.split_whitespace().map(str::to_owned).collect()))
+    let name = text.get(open + 1..close)?;
+    let rest: Vec<String> = text
+        .get(close + 1..)?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // Field 9, the flags.
+    let flags = rest.get(6).and_then(|v| v.parse().ok());
+    Some((task_comm(name, flags).to_owned(), rest))
+}
+
+/// The task's own `comm` in the name `/proc` shows: a workqueue worker's
+/// ("kworker/0:1H-events_highpri") without what the kernel appended,
+/// as the kernel's memory holds it (kworker names hold no '-' or '+' of
+/// their own: `kworker/%d:%d%s`, `kworker/u%d:%d`).
+fn task_comm(name: &str, flags: Option<u64>) -> &str {
+    if flags.is_some_and(|f| f & PF_WQ_WORKER != 0) && name.starts_with("kworker/") {
+        if let Some(i) = name.find(['-', '+']) {
+            return &name[..i];
+        }
+    }
+    name
 }
 
 /// The real and effective ids of a `status` line (`Uid:` or `Gid:`).
@@ -138,4 +160,24 @@ pub(super) fn strings(pid: u32, environ: bool) -> std::io::Result<Vec<Vec<u8>>> 
         return Ok(Vec::new());
     }
     Ok(b.split(|&c| c == 0).map(<[u8]>::to_vec).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workqueue_workers_comm_is_its_tasks() {
+        let wq = Some(PF_KTHREAD | PF_WQ_WORKER);
+        assert_eq!(task_comm("kworker/0:0H-events_highpri", wq), "kworker/0:0H");
+        assert_eq!(task_comm("kworker/u4:1+events_unbound", wq), "kworker/u4:1");
+        assert_eq!(task_comm("kworker/1:2", wq), "kworker/1:2");
+        // Not a worker (or no flags): the name as shown.
+        assert_eq!(
+            task_comm("kworker/0:0H-x", Some(PF_KTHREAD)),
+            "kworker/0:0H-x"
+        );
+        assert_eq!(task_comm("kvm-lab-threads", None), "kvm-lab-threads");
+        assert_eq!(task_comm("md-raid-wq", wq), "md-raid-wq");
+    }
 }

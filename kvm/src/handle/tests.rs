@@ -182,6 +182,14 @@ fn writes_need_read_write_and_a_source_that_takes_them() {
     // Read-write handle on a read-only source (a dump).
     let kd = open(fake(true, false, false), OpenFlags::ReadWrite);
     assert_eq!(kd.write(VA, b"HELLO").unwrap_err().core_error(), Some(ro));
+    // Read-write handle on a live door that takes no writes (/proc/kcore).
+    let mut live = fake(true, false, false);
+    live.info.live = true;
+    let kd = open(live, OpenFlags::ReadWrite);
+    assert_eq!(
+        kd.write(VA, b"HELLO").unwrap_err().core_error(),
+        Some(kvm_core::Error::Unsupported(LIVE_NO_WRITES))
+    );
     // Read-write on a writable source: through the page tables.
     let kd = open(fake(true, true, false), OpenFlags::ReadWrite);
     assert_eq!(kd.flags(), OpenFlags::ReadWrite);

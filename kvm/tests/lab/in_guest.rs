@@ -26,25 +26,25 @@ use std::path::PathBuf;
 
 /// One in-guest run of kvm, from `live/status.txt`.
 #[derive(Debug)]
-struct Run {
-    exit: i32,
-    pid: u64,
+pub(super) struct Run {
+    pub(super) exit: i32,
+    pub(super) pid: u64,
     /// Guest uptime (s) before and after.
-    secs: f64,
+    pub(super) secs: f64,
     /// kvm's arguments.
     args: Vec<String>,
 }
 
 /// A set's `live/`: the runs and the capturing shell's pid.
 #[derive(Debug)]
-struct Live {
+pub(super) struct Live {
     dir: PathBuf,
-    shell: u64,
+    pub(super) shell: u64,
     runs: BTreeMap<String, Run>,
 }
 
 impl Live {
-    fn of(set: &Set) -> Live {
+    pub(super) fn of(set: &Set) -> Live {
         let dir = set.dir.join("live");
         let status = std::fs::read_to_string(dir.join("status.txt")).unwrap_or_else(|e| {
             panic!(
@@ -81,18 +81,18 @@ impl Live {
         }
     }
 
-    fn run(&self, name: &str) -> &Run {
+    pub(super) fn run(&self, name: &str) -> &Run {
         self.runs
             .get(name)
             .unwrap_or_else(|| panic!("{}: no run {name} in status.txt", self.dir.display()))
     }
 
-    fn stdout(&self, name: &str, ext: &str) -> Vec<u8> {
+    pub(super) fn stdout(&self, name: &str, ext: &str) -> Vec<u8> {
         let p = self.dir.join(format!("{name}.{ext}"));
         std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
-    fn stderr(&self, name: &str) -> String {
+    pub(super) fn stderr(&self, name: &str) -> String {
         let p = self.dir.join(format!("{name}.err"));
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
@@ -117,7 +117,7 @@ impl Live {
 
 /// The mismatches of every set, with the set's name, in the failure message
 /// (CI shows the message, not always the lines before it).
-fn assert_none(what: &str, all: &[String]) {
+pub(super) fn assert_none(what: &str, all: &[String]) {
     assert!(
         all.is_empty(),
         "{what}: {} mismatches, the first: {:#?}",
@@ -126,7 +126,7 @@ fn assert_none(what: &str, all: &[String]) {
     );
 }
 
-fn hex_u64(v: &Value) -> Option<u64> {
+pub(super) fn hex_u64(v: &Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }
 
@@ -227,7 +227,7 @@ fn ps_inside_the_guest_matches_its_proc() {
 }
 
 /// `name`'s link-time address in the set's System.map.
-fn system_map(set: &Set, name: &str) -> Option<u64> {
+pub(super) fn system_map(set: &Set, name: &str) -> Option<u64> {
     let text = std::fs::read_to_string(set.dir.join("System.map")).expect("System.map");
     text.lines().find_map(|l| {
         let mut f = l.split_whitespace();

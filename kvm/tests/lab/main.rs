@@ -13,6 +13,7 @@ mod files_maps;
 mod holes;
 mod images;
 mod in_guest;
+mod in_guest_c;
 mod modules;
 mod openbsd;
 #[path = "../common/openbsd_round_trip.rs"]
