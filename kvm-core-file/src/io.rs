@@ -135,25 +135,15 @@ mod file {
     use std::fs::File;
     use std::os::unix::fs::FileExt;
     use std::path::Path;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// A dump file: memory-mapped where the file system allows it, else
+    /// A dump file: memory-mapped where the file system allows it (no
+    /// system call per read, residency bounded: [`crate::mmap`]), else
     /// read with `pread` (`/proc/kcore`, pipes).
-    ///
-    /// The mapping serves sequential passes (a read starting where the
-    /// last one ended: `kvm convert`, scans), copied out with no system
-    /// call per page ([`crate::mmap`]). Other reads go through `pread`: a
-    /// walk's page here and page there costs the same either way (a page
-    /// fault or a system call; `kvm ps` over a 1 GiB ELF dump took the
-    /// same time both ways), and a read through `pread` leaves nothing
-    /// mapped (18 MiB RSS against 230 MiB).
     #[derive(Debug)]
     pub struct FileReader {
         file: File,
         size: u64,
         map: Option<crate::mmap::MappedReader>,
-        /// Where the last read ended.
-        last_end: AtomicU64,
     }
 
     impl FileReader {
@@ -169,12 +159,7 @@ mod file {
             } else {
                 None
             };
-            Ok(FileReader {
-                file,
-                size,
-                map,
-                last_end: AtomicU64::new(u64::MAX),
-            })
+            Ok(FileReader { file, size, map })
         }
 
         /// Opens `path` read-only, read with `pread` and never mapped: for
@@ -187,7 +172,6 @@ mod file {
                 file,
                 size,
                 map: None,
-                last_end: AtomicU64::new(u64::MAX),
             })
         }
 
@@ -200,10 +184,7 @@ mod file {
     impl ReadAt for FileReader {
         fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
             if let Some(m) = &self.map {
-                let end = off.saturating_add(buf.len() as u64);
-                if self.last_end.swap(end, Ordering::Relaxed) == off {
-                    return m.read_at(off, buf);
-                }
+                return m.read_at(off, buf);
             }
             let mut done = 0;
             while done < buf.len() {
@@ -241,8 +222,7 @@ mod tests {
         let f = FileReader::open(&path).unwrap();
         assert!(f.is_mapped());
         let mut b = [0u8; 4096];
-        // A pass (each read where the last ended: the mapping), then a
-        // walk (pread), then a pass again from the middle.
+        // A pass, a walk, a pass again from the middle.
         let order = (0..64).chain([7, 3, 60, 0, 31, 31]).chain(32..64);
         for i in order {
             assert_eq!(f.read_at(i * 4096, &mut b), Ok(4096));
