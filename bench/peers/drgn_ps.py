@@ -7,7 +7,8 @@ Fields: pid, ppid, uid, gid (real ids, as /proc/PID/status shows them
 first), euid, egid (effective ids, its second column),
 state (the /proc state letter), comm, kthread (PF_KTHREAD), pgrp, session,
 tty_nr and tty (signal->tty, encoded as /proc/PID/stat does; name), 
-start_time_ns (task_struct.start_time), rss_pages (get_mm_rss: the file,
+start_time_ns (task_struct.start_boottime, the clock /proc/PID/stat's
+starttime counts, as kvm reports it), rss_pages (get_mm_rss: the file,
 anon and shmem counters of mm->rss_stat; null without an mm), argv and envv
 (read from the process's own pages; null when they cannot be read, e.g. user
 pages filtered out of a makedumpfile -d 31 dump).
@@ -129,7 +130,7 @@ def task_record(task):
         "session": pid_nr(signal.pids[PIDTYPE_SID]),
         "tty_nr": tty_nr,
         "tty": tty,
-        "start_time_ns": task.start_time.value_(),
+        "start_time_ns": task.start_boottime.value_(),
         "rss_pages": rss_pages(task, task.prog_),
     }
     if kthread:
