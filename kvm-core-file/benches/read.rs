@@ -9,7 +9,7 @@
 //!
 //! Inputs: the lab's dumps of one 256 MiB amd64 guest, under
 //! `$KVM_LAB_DIR` (default `~/.cache/kvm-lab`): `sets/amd64-kaslr/vmcore.*`
-//! and `bench/kdump-{raw,zlib,lzo,snappy,zstd}.{kdump,flat}` (made with
+//! (`KVM_BENCH_SET=amd64-scale`: the 1 GiB scale set's) and `bench/kdump-{raw,zlib,lzo,snappy,zstd}.{kdump,flat}` (made with
 //! `kvm convert`, see the README). When none of them is there the bench
 //! writes small synthetic dumps (ELF and every kdump compression, plain and
 //! flattened) with the crate's writers into a temporary directory, says so,
@@ -69,7 +69,10 @@ fn lab_inputs() -> Vec<Input> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/kvm-lab")))
         .unwrap_or_default();
-    let set = lab.join("sets/amd64-kaslr");
+    // `KVM_BENCH_SET=amd64-scale`: the 1 GiB scale set instead.
+    let set = lab
+        .join("sets")
+        .join(std::env::var("KVM_BENCH_SET").unwrap_or_else(|_| "amd64-kaslr".to_owned()));
     let mut v: Vec<PathBuf> = [
         "vmcore.elf",
         "vmcore.kdump-zlib",
