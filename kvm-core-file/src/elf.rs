@@ -10,6 +10,7 @@
 use crate::notes;
 use crate::{ReadAt, Result};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use kvm_core::{Arch, OsHint, Source, SourceInfo};
 use kvm_core::{Endian, Error, MapRange, PhysAddr, PhysRead, VirtAddr, VirtRead};
@@ -139,7 +140,7 @@ impl<R: ReadAt> ElfDump<R> {
             // What the file holds of the segment; the rest reads as not
             // in memory, and the dump is marked incomplete.
             let held = size.saturating_sub(s.offset).min(s.filesz);
-            missing += s.filesz - held;
+            missing = missing.saturating_add(s.filesz - held);
             let saved = s.filesz;
             s.filesz = held;
             if s.filesz > 0 {
@@ -172,6 +173,11 @@ impl<R: ReadAt> ElfDump<R> {
         }
         if missing > 0 {
             info.incomplete = true;
+            // Headers claiming more than 2^64 bytes in all (damage).
+            let missing = match missing {
+                u64::MAX => String::from("2^64 or more"),
+                n => format!("{n}"),
+            };
             info.remarks.push(format!(
                 "truncated: {missing} bytes of PT_LOAD data lie past the end of the file ({size} bytes); they read as not in memory"
             ));
@@ -574,6 +580,22 @@ mod tests {
         );
         // The whole dump is not marked.
         assert!(!ElfDump::open(&whole[..]).unwrap().info().incomplete);
+    }
+
+    #[test]
+    fn segments_missing_more_than_2_64_bytes_in_all_are_counted_without_overflow() {
+        // Found by the fuzz campaign (`elf`): 242 program headers whose
+        // PT_LOADs past the end of an 18,550-byte file add up past 2^64.
+        let file: &[u8] = include_bytes!(
+            "../../fuzz/regressions/elf/crash-abe487746400e79eff65418dd5e8ac2943b8b0e6"
+        );
+        let d = ElfDump::open(file).unwrap();
+        assert!(d.info().incomplete);
+        assert_eq!(
+            d.info().remarks,
+            ["truncated: 2^64 or more bytes of PT_LOAD data lie past the end of the file (18550 bytes); they read as not in memory"]
+        );
+        assert!(d.ranges().is_empty());
     }
 
     #[test]
