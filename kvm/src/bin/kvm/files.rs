@@ -3,8 +3,7 @@
 //! position, or as JSON.
 
 use crate::escape::printable;
-use crate::{Result, Source};
-use kvm::ProcOp;
+use crate::{per_process, Result, Source};
 use std::io::Write;
 
 // Its help is the doc comment of `Cmd::Files`.
@@ -22,19 +21,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result {
     let kvm = a.src.open()?;
-    let op = a.pid.map_or(ProcOp::All, ProcOp::Pid);
-    let procs = kvm.getprocs(op)?;
-    if let (Some(pid), true) = (a.pid, procs.is_empty()) {
-        return Err(format!("no process {pid} in the dump").into());
-    }
-    // A process whose table cannot be read is said, the others listed.
-    let (mut rows, mut failed) = (Vec::new(), Vec::new());
-    for p in &procs {
-        match kvm.getfiles(p) {
-            Ok(files) => rows.extend(files.into_iter().map(|f| (p.pid, f))),
-            Err(e) => failed.push(format!("pid {}: {e}", p.pid)),
-        }
-    }
+    let (rows, failed) = per_process::rows(&kvm, a.pid, |p| kvm.getfiles(p))?;
     let out = std::io::stdout();
     let mut out = out.lock();
     if a.json {
@@ -71,13 +58,5 @@ pub fn run(a: Args) -> Result {
         }
     }
     out.flush()?;
-    if !failed.is_empty() {
-        return Err(format!(
-            "the open files of {} processes could not be read ({})",
-            failed.len(),
-            failed.join("; ")
-        )
-        .into());
-    }
-    Ok(())
+    per_process::done("open files", &failed)
 }

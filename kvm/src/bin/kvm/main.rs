@@ -13,6 +13,7 @@ mod maps;
 mod modules;
 mod nlist;
 mod panic;
+mod per_process;
 mod ps;
 mod read;
 mod types;

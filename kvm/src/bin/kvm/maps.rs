@@ -2,8 +2,7 @@
 //! one process's (`--pid`), or every process's, each line with its pid.
 
 use crate::escape::printable;
-use crate::{Result, Source};
-use kvm::ProcOp;
+use crate::{per_process, Result, Source};
 use std::io::Write;
 
 // Its help is the doc comment of `Cmd::Maps`.
@@ -22,20 +21,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result {
     let kvm = a.src.open()?;
-    let op = a.pid.map_or(ProcOp::All, ProcOp::Pid);
-    let procs = kvm.getprocs(op)?;
-    if let (Some(pid), true) = (a.pid, procs.is_empty()) {
-        return Err(format!("no process {pid} in the dump").into());
-    }
-    // A process whose map cannot be read is said, the others listed.
-    let (mut rows, mut failed) = (Vec::new(), Vec::new());
-    for p in &procs {
-        match kvm.maps(p) {
-            Ok(maps) => rows.extend(maps.into_iter().map(|m| (p.pid, m))),
-            Err(e) if a.pid.is_some() => return Err(e.into()),
-            Err(e) => failed.push(format!("pid {}: {e}", p.pid)),
-        }
-    }
+    let (rows, failed) = per_process::rows(&kvm, a.pid, |p| kvm.maps(p))?;
     let out = std::io::stdout();
     let mut out = out.lock();
     if a.json {
@@ -76,13 +62,5 @@ pub fn run(a: Args) -> Result {
         }
     }
     out.flush()?;
-    if !failed.is_empty() {
-        return Err(format!(
-            "the maps of {} processes could not be read ({})",
-            failed.len(),
-            failed.join("; ")
-        )
-        .into());
-    }
-    Ok(())
+    per_process::done("maps", &failed)
 }
