@@ -21,7 +21,7 @@
 //! aligned 64 KiB window, `fault_around_bytes`' default), all counted in
 //! the process's RSS; a `kvm ps` over a 1 GiB ELF dump had 230 MiB
 //! resident that way. So the reader counts the distinct 64 KiB windows
-//! its reads touched, and after [`RELEASE_AFTER`] of them drops the
+//! its reads touched, and after `RELEASE_AFTER` (256) of them drops the
 //! mapping's page-table entries (`MADV_DONTNEED`: the file's pages stay in
 //! the page cache, the next touch maps them again). At most 256 windows,
 //! 16 MiB, of the file are resident through the mapping at any time; a
