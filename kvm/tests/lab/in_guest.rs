@@ -126,6 +126,16 @@ pub(super) fn assert_none(what: &str, all: &[String]) {
     );
 }
 
+/// The three load averages of a `/proc/loadavg` line.
+pub(super) fn proc_loadavg(line: &str) -> [f64; 3] {
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .take(3)
+        .map(|x| x.parse().expect("a load average"))
+        .collect();
+    [v[0], v[1], v[2]]
+}
+
 pub(super) fn hex_u64(v: &Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }
@@ -290,17 +300,7 @@ fn nlist_loadavg_and_info_inside_the_guest() {
         // loadavg: one of the two /proc/loadavg readings around the run.
         let proc_text =
             std::fs::read_to_string(live.dir.join("loadavg.proc")).expect("live/loadavg.proc");
-        let readings: Vec<[f64; 3]> = proc_text
-            .lines()
-            .map(|l| {
-                let v: Vec<f64> = l
-                    .split_whitespace()
-                    .take(3)
-                    .map(|x| x.parse().expect("a load average"))
-                    .collect();
-                [v[0], v[1], v[2]]
-            })
-            .collect();
+        let readings: Vec<[f64; 3]> = proc_text.lines().map(proc_loadavg).collect();
         assert_eq!(readings.len(), 2, "{}: loadavg.proc", set.name);
         let mut load_note = String::from("?");
         match live.json("loadavg") {

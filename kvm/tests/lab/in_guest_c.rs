@@ -20,7 +20,7 @@
 //!   `kvm ps` gets (`compare_ps`), but for the virtual size, which
 //!   `struct kinfo_proc` does not carry.
 
-use super::in_guest::{assert_none, hex_u64, system_map, Live};
+use super::in_guest::{assert_none, hex_u64, proc_loadavg, system_map, Live};
 use crate::common::{compare_loadavg, compare_ps};
 use crate::sets;
 use serde_json::{json, Value};
@@ -200,16 +200,7 @@ fn the_c_interface_inside_the_guest() {
 
         // The load average: one of the two readings around the call.
         let la = find("loadavg").next().expect("a loadavg line");
-        let reading = |k: &str| -> [f64; 3] {
-            let v: Vec<f64> = la[k]
-                .as_str()
-                .expect("a /proc/loadavg reading")
-                .split_whitespace()
-                .take(3)
-                .map(|x| x.parse().expect("a load average"))
-                .collect();
-            [v[0], v[1], v[2]]
-        };
+        let reading = |k: &str| proc_loadavg(la[k].as_str().expect("a /proc/loadavg reading"));
         let (before, after) = (reading("proc_before"), reading("proc_after"));
         if !compare_loadavg(&la["loadavg"], before).is_empty()
             && !compare_loadavg(&la["loadavg"], after).is_empty()
